@@ -1,0 +1,152 @@
+"""The small, torch-free contracts the pipeline shares with the API and the worker.
+
+The API imports this module (never torch): it stores and serves `AnalysisResult`, maps
+`AnalysisError.code` to job error codes and reports `Stage` progress. Bump
+`RESULT_SCHEMA_VERSION` on any change a client could notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RESULT_SCHEMA_VERSION = "1.0"
+
+
+class MediaKind(StrEnum):
+    image = "image"
+    video = "video"
+
+
+class Stage(StrEnum):
+    """Pipeline stages in execution order; the worker adds `saving` after the pipeline."""
+
+    probing = "probing"
+    sampling = "sampling"
+    detecting = "detecting"
+    classifying = "classifying"
+    aggregating = "aggregating"
+    explaining = "explaining"
+    saving = "saving"
+
+
+class ErrorCode(StrEnum):
+    """Stable machine-readable failure codes, shared by the API's 4xx answers and failed jobs."""
+
+    no_face_found = "no_face_found"
+    corrupt_media = "corrupt_media"
+    unsupported_media = "unsupported_media"
+    empty_file = "empty_file"
+    too_long = "too_long"
+    too_large = "too_large"
+    dimensions_too_large = "dimensions_too_large"
+    timeout = "timeout"
+    internal = "internal"
+
+
+class AnalysisError(Exception):
+    """A failure the user can act on: the media itself is the problem, not the service.
+
+    `code` is an `ErrorCode`; `details` is JSON-safe context (the limit that was exceeded, say).
+    Raised by probing and by the pipeline; never swallowed into a made-up score.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class MediaLimits(BaseModel):
+    """Limits checked before a file is queued and again by the pipeline; values come from settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_video_seconds: float = 600.0
+    max_frame_pixels: int = 3840 * 2160
+    max_image_pixels: int = 50_000_000
+    max_image_side: int = 16_384
+
+
+class MediaInfo(BaseModel):
+    kind: MediaKind
+    format: str = Field(description="Detected container or image format, e.g. 'mp4', 'jpeg'.")
+    width: int
+    height: int
+    duration_seconds: float | None = None
+    fps: float | None = None
+    frame_count: int | None = None
+    rotation_degrees: int = 0
+    codec: str | None = None
+
+
+class SampledFrame(BaseModel):
+    index: int = Field(description="Position among the sampled frames, 0-based.")
+    timestamp_seconds: float
+    face_count: int = 0
+
+
+class Face(BaseModel):
+    frame_index: int
+    timestamp_seconds: float
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in original frame pixels.")
+    detector_probability: float
+    track_id: int
+    p_fake: float
+
+
+class Track(BaseModel):
+    """One person followed across frames; `score` is the aggregated probability of manipulation."""
+
+    track_id: int
+    face_count: int
+    score: float
+    max_p_fake: float
+    first_seconds: float
+    last_seconds: float
+
+
+class ModelInfo(BaseModel):
+    model_id: str
+    version: str
+    sha256: str
+    architecture: str
+    input_size: int
+
+
+class Artifact(BaseModel):
+    name: str = Field(description="File name under the job's artifact folder, e.g. 'gradcam_0.png'.")
+    kind: str = Field(description="'gradcam' (overlay on the crop), 'frame' (frame with the face box) or 'report'.")
+    face_rank: int | None = Field(default=None, description="1 = most suspicious face.")
+    track_id: int | None = None
+    timestamp_seconds: float | None = None
+    p_fake: float | None = None
+
+
+class AnalysisResult(BaseModel):
+    """What one analysis found. Stored by the API as JSON and served verbatim."""
+
+    schema_version: str = RESULT_SCHEMA_VERSION
+    media: MediaInfo
+    frames: list[SampledFrame]
+    faces: list[Face]
+    tracks: list[Track]
+    score: float | None = Field(description="Aggregated probability that the media is manipulated.")
+    threshold: float
+    label: str = Field(description="'fake', 'real' or 'uncertain' (low confidence).")
+    predicted_manipulation: bool | None = Field(description="None when confidence is low.")
+    low_confidence: bool
+    low_confidence_reasons: list[str] = Field(default_factory=list)
+    aggregation: str
+    model: ModelInfo
+    device: str
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+    artifacts: list[Artifact] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+ProgressCallback = Callable[[Stage, float], None]
+"""Called with the current stage and overall percent (0-100); must be cheap and must not raise."""

@@ -1,0 +1,155 @@
+"""The one place a real/fake classifier is built, saved, loaded and fed.
+
+A checkpoint is a safetensors file whose metadata carries the `ModelConfig` (architecture,
+input size, normalisation, threshold, temperature, id, version), so the weights can never be
+used with the wrong preprocessing. Training, evaluation and inference all build the model with
+`build_classifier` and turn face crops into tensors with `preprocess`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import timm
+import torch
+from pydantic import BaseModel, ConfigDict
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ml.contracts import ModelInfo
+
+CONFIG_METADATA_KEY = "deepscreen_config"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "deepscreen-effnet-lite0.safetensors"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used: missing, unreadable, or not matching its config."""
+
+
+class ModelConfig(BaseModel):
+    """Everything inference needs besides the weights; stored inside every checkpoint."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    architecture: str = "efficientnet_lite0"
+    input_size: int = 224
+    crop_margin: float = 0.2
+    """Fraction of the detector box's longer side added on every side before the square crop."""
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    threshold: float = 0.5
+    temperature: float = 1.0
+    model_id: str = "deepscreen-effnet-lite0"
+    version: str = "untrained"
+
+
+def build_classifier(config: ModelConfig) -> torch.nn.Module:
+    """A timm EfficientNet with a single-logit head (logit > 0 means fake), random weights."""
+    if not timm.is_model(config.architecture):
+        raise CheckpointError(f"Unknown architecture {config.architecture!r}: not a timm model name.")
+    return timm.create_model(config.architecture, pretrained=False, num_classes=1)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_checkpoint(model: torch.nn.Module, config: ModelConfig, path: Path, *, half: bool = True) -> str:
+    """Write weights and config to `path`; returns the file's SHA-256."""
+    dtype = torch.float16 if half else torch.float32
+    tensors = {
+        name: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()
+        for name, value in model.state_dict().items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={CONFIG_METADATA_KEY: config.model_dump_json()})
+    return file_sha256(path)
+
+
+def read_checkpoint_config(path: Path) -> ModelConfig:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (OSError, SafetensorError) as exc:
+        raise CheckpointError(f"Cannot read checkpoint {path}: {exc}") from exc
+    if CONFIG_METADATA_KEY not in metadata:
+        raise CheckpointError(f"{path} carries no DeepScreen model config; it is not a DeepScreen checkpoint.")
+    return ModelConfig.model_validate(json.loads(metadata[CONFIG_METADATA_KEY]))
+
+
+class LoadedModel:
+    """A classifier ready for inference, with its config and the identity recorded in results."""
+
+    def __init__(self, module: torch.nn.Module, config: ModelConfig, sha256: str) -> None:
+        self.module = module
+        self.config = config
+        self.sha256 = sha256
+
+    @property
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            model_id=self.config.model_id, version=self.config.version, sha256=self.sha256,
+            architecture=self.config.architecture, input_size=self.config.input_size,
+        )
+
+
+def load_checkpoint(path: Path, device: torch.device) -> LoadedModel:
+    """Load a checkpoint in float32 on `device`, in eval mode, channels-last.
+
+    Fails with `CheckpointError` when any tensor is missing, unexpected or of another shape:
+    a model must never run with silently random weights.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint not found: {path}")
+    config = read_checkpoint_config(path)
+    module = build_classifier(config)
+    try:
+        tensors = load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        raise CheckpointError(f"Cannot read checkpoint {path}: {exc}") from exc
+    tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    try:
+        module.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"Checkpoint {path.name} does not match architecture {config.architecture!r}: {exc}"
+        ) from exc
+    module.eval().to(device=device, memory_format=torch.channels_last)
+    return LoadedModel(module, config, file_sha256(path))
+
+
+def resize_crop(crop: np.ndarray, size: int) -> np.ndarray:
+    """Square RGB uint8 crop resized to `size`; area interpolation when shrinking avoids aliasing."""
+    if crop.shape[0] == size and crop.shape[1] == size:
+        return crop
+    interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interpolation)
+
+
+def preprocess(crops: list[np.ndarray], config: ModelConfig) -> torch.Tensor:
+    """RGB uint8 HxWx3 crops to a normalised NCHW float batch, channels-last.
+
+    The only transform between a face crop and the classifier, shared by training and inference.
+    """
+    batch = np.stack([resize_crop(c, config.input_size) for c in crops]).astype(np.float32) / 255.0
+    mean = np.asarray(config.mean, dtype=np.float32)
+    std = np.asarray(config.std, dtype=np.float32)
+    batch = (batch - mean) / std
+    tensor = torch.from_numpy(batch).permute(0, 3, 1, 2)
+    return tensor.contiguous(memory_format=torch.channels_last)
+
+
+def logits_to_probability(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Calibrated probability of 'fake' from raw logits (temperature scaling)."""
+    return torch.sigmoid(logits.float() / temperature)

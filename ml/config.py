@@ -1,0 +1,65 @@
+"""The pipeline's knobs, in one frozen object passed in by the caller (worker, CLI, evaluation).
+
+The pipeline never reads environment variables: the worker builds this from its settings, the
+CLI from its flags. Defaults are the ones `docs/performance.md` measured on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ml.contracts import MediaLimits
+
+AggregationName = Literal["mean", "trimmed_top", "confident"]
+Backend = Literal["auto", "torch", "onnx"]
+
+
+class PipelineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    frames: int = Field(default=32, ge=1, le=512, description="Frames sampled evenly over a video.")
+    skip_b_frames: bool = Field(
+        default=True,
+        description="Decode only I/P frames when sampled frames are at least 3 frames apart: 3-4x less "
+        "decoding, timestamps stay exact (each sampled frame is the decoded frame nearest its target).",
+    )
+    decode_threads: int = Field(default=0, ge=0, description="FFmpeg decoder threads; 0 lets FFmpeg choose.")
+
+    face_crops: bool = Field(
+        default=False,
+        description="Inputs are already face crops (e.g. the DFDC crop set): skip detection and use the "
+        "whole image as the face box.",
+    )
+    detect_width: int = Field(default=640, ge=64, description="Frames wider than this are downscaled for detection.")
+    min_face_px: int = Field(default=40, ge=1, description="Smallest face side kept, in original pixels.")
+    face_confidence: float = Field(default=0.9, ge=0.0, le=1.0, description="Smallest MTCNN probability kept.")
+    max_faces_per_frame: int = Field(default=8, ge=1, description="Most probable faces kept per frame.")
+    track_iou: float = Field(default=0.2, gt=0.0, le=1.0, description="Least box overlap linking a face to a track.")
+    track_max_gap: int = Field(default=4, ge=0, description="Sampled frames a track may miss and still continue.")
+
+    batch_size: int = Field(default=16, ge=1, description="Face crops per classifier call.")
+    backend: Backend = Field(
+        default="auto", description="'auto': ONNX Runtime on CPU, torch elsewhere. Grad-CAM always uses torch."
+    )
+    onnx_cache_dir: Path | None = Field(
+        default=None, description="Where exported ONNX models are cached; None: ~/.cache/deepscreen."
+    )
+
+    aggregation: AggregationName = "confident"
+    min_track_faces: int = Field(
+        default=3,
+        ge=1,
+        description="Faces a track needs to count towards the file score (capped at the frames sampled).",
+    )
+    disagreement_std: float = Field(
+        default=0.3, gt=0.0, description="Standard deviation of the deciding track's face scores above which "
+        "the result is flagged low-confidence ('scores_disagree')."
+    )
+
+    explain_top_k: int = Field(default=3, ge=0, description="Grad-CAM overlays for the K most suspicious faces.")
+    explain_budget_seconds: float = Field(default=10.0, ge=0.0, description="Explanations stop when this is spent.")
+
+    limits: MediaLimits = Field(default_factory=MediaLimits)

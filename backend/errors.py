@@ -1,0 +1,113 @@
+"""Typed domain errors and the one handler that renders every error response.
+
+Exception tree::
+
+    DomainError                 status + stable code + message + JSON-safe details
+    ├── NotFound                404 (also for ids a caller may not see, so ids cannot be probed)
+    ├── Conflict                409
+    ├── BadRequest              400 (malformed multipart, missing form fields)
+    ├── PayloadTooLarge         413
+    ├── UnsupportedMedia        415 (lists the accepted types)
+    └── UnprocessableMedia      422 (empty, truncated, corrupt, over a media limit)
+
+Every error body is `{"error": {"code", "message", "details"}, "request_id"}`, including
+FastAPI's own 404/405/422 answers; an unexpected exception becomes a 500 with code `internal`
+and no internals in the body.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ml.contracts import AnalysisError, ErrorCode
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details or {}
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class BadRequest(DomainError):
+    status_code = 400
+    code = "bad_request"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = ErrorCode.too_large.value
+
+
+class UnsupportedMedia(DomainError):
+    status_code = 415
+    code = ErrorCode.unsupported_media.value
+
+
+class UnprocessableMedia(DomainError):
+    status_code = 422
+    code = ErrorCode.corrupt_media.value
+
+
+def from_analysis_error(exc: AnalysisError) -> DomainError:
+    """The HTTP answer for media the pipeline contracts refused before queueing."""
+    cls = UnsupportedMedia if exc.code is ErrorCode.unsupported_media else UnprocessableMedia
+    return cls(exc.message, code=exc.code.value, details=exc.details)
+
+
+def error_body(request: Request, code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "error": {"code": code, "message": message, "details": jsonable_encoder(details or {})},
+        "request_id": getattr(request.state, "request_id", None),
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(error_body(request, exc.code, exc.message, exc.details), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+        body = error_body(request, "validation_error", "The request is not valid.", {"errors": errors})
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        message = exc.detail if isinstance(exc.detail, str) else "The request failed."
+        return JSONResponse(
+            error_body(request, code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+        body = error_body(request, "internal", "An internal error occurred; it has been logged.")
+        return JSONResponse(body, status_code=500)

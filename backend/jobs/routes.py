@@ -1,0 +1,186 @@
+"""HTTP routes for jobs: thin wrappers that call the service and shape responses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
+
+from backend.deps import JobQueueDep, MetricsDep, SessionDep, SettingsDep, StorageDep
+from backend.errors import NotFound, from_analysis_error
+from backend.jobs import service
+from backend.jobs.models import Job
+from backend.jobs.schemas import JobCreated, JobError, JobLinks, JobList, JobPublic
+from backend.jobs.service import AcceptedMedia
+from backend.jobs.storage import Storage
+from backend.jobs.upload import receive_upload
+from backend.metrics import Metrics
+from backend.queue import JobQueue
+from backend.settings import Settings
+from ml.contracts import AnalysisError, MediaInfo
+from ml.media import probe
+
+router = APIRouter(prefix="/api", tags=["jobs"])
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+_UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed multipart body."},
+    413: {"description": "The file is larger than MAX_UPLOAD_BYTES."},
+    415: {"description": "Not an accepted image or video type; details.accepted lists them."},
+    422: {"description": "Empty, truncated or corrupt media, or over a media limit named in details.limit."},
+}
+
+
+async def accept_upload(request: Request, settings: SettingsDep, storage: StorageDep) -> AsyncIterator[AcceptedMedia]:
+    """Stream, sniff and probe the upload; its temporary file is removed however the request ends."""
+    upload = await receive_upload(
+        request, storage, max_bytes=settings.MAX_UPLOAD_BYTES, flush_bytes=settings.UPLOAD_CHUNK_BYTES
+    )
+    try:
+        try:
+            info = await to_thread.run_sync(probe, upload.path, settings.media_limits)
+        except AnalysisError as exc:
+            raise from_analysis_error(exc) from exc
+        yield AcceptedMedia(
+            temp_path=upload.path, size=upload.size, sha256=upload.sha256, info=info, filename=upload.filename
+        )
+    finally:
+        upload.path.unlink(missing_ok=True)
+
+
+AcceptedMediaDep = Annotated[AcceptedMedia, Depends(accept_upload, scope="function")]
+
+
+def links(job_id: str) -> JobLinks:
+    base = f"/api/jobs/{job_id}"
+    return JobLinks(self=base, artifacts=f"{base}/artifacts/", report=f"{base}/artifacts/report.json")
+
+
+def to_public(session: Session, job: Job) -> JobPublic:
+    error = (
+        JobError(code=job.error_code, message=job.error_message or "", details=job.error_details or {})
+        if job.error_code
+        else None
+    )
+    return JobPublic(
+        id=job.id, state=job.state, stage=job.stage, progress=job.progress, kind=job.kind,
+        media_format=job.media_format, original_filename=job.original_filename, size_bytes=job.size_bytes,
+        sha256=job.sha256, media=MediaInfo.model_validate(job.media_info) if job.media_info else None,
+        queue_position=service.queue_position(session, job), attempts=job.attempts, reused_from=job.reused_from,
+        error=error, result=job.result, created_at=job.created_at, started_at=job.started_at,
+        finished_at=job.finished_at, updated_at=job.updated_at, links=links(job.id),
+    )
+
+
+def _submit(
+    response: Response, session: Session, media: AcceptedMedia, force: bool,
+    settings: Settings, storage: Storage, queue: JobQueue, metrics: Metrics,
+) -> JobCreated:
+    job = service.submit(session, media=media, force=force, settings=settings, storage=storage, queue=queue)
+    metrics.jobs_submitted.labels(job.kind, str(job.reused_from is not None).lower()).inc()
+    response.headers["Location"] = f"/api/jobs/{job.id}"
+    return JobCreated(id=job.id, state=job.state, reused_from=job.reused_from, links=links(job.id))
+
+
+ForceQuery = Annotated[
+    bool, Query(description="Analyse again even if this file was analysed before by the same model.")
+]
+
+
+@router.post(
+    "/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated,
+    openapi_extra=_UPLOAD_BODY, responses=_UPLOAD_ERRORS,
+)
+def create_job(
+    response: Response, session: SessionDep, media: AcceptedMediaDep, settings: SettingsDep,
+    storage: StorageDep, queue: JobQueueDep, metrics: MetricsDep, force: ForceQuery = False,
+) -> JobCreated:
+    """Submit an image or video (multipart field `file`) for analysis; the kind is detected from its bytes."""
+    return _submit(response, session, media, force, settings, storage, queue, metrics)
+
+
+@router.post(
+    "/analyze-image", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated,
+    openapi_extra=_UPLOAD_BODY, responses=_UPLOAD_ERRORS,
+)
+def analyze_image(
+    response: Response, session: SessionDep, media: AcceptedMediaDep, settings: SettingsDep,
+    storage: StorageDep, queue: JobQueueDep, metrics: MetricsDep, force: ForceQuery = False,
+) -> JobCreated:
+    """Alias of POST /api/jobs, kept for clients of other deepfake-screening APIs."""
+    return _submit(response, session, media, force, settings, storage, queue, metrics)
+
+
+@router.post(
+    "/analyze-video", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated,
+    openapi_extra=_UPLOAD_BODY, responses=_UPLOAD_ERRORS,
+)
+def analyze_video(
+    response: Response, session: SessionDep, media: AcceptedMediaDep, settings: SettingsDep,
+    storage: StorageDep, queue: JobQueueDep, metrics: MetricsDep, force: ForceQuery = False,
+) -> JobCreated:
+    """Alias of POST /api/jobs, kept for clients of other deepfake-screening APIs."""
+    return _submit(response, session, media, force, settings, storage, queue, metrics)
+
+
+@router.get("/jobs", response_model=JobList)
+def list_jobs(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    """List jobs, newest first."""
+    items, total = service.list_page(session, limit=limit, offset=offset)
+    return JobList(items=[to_public(session, job) for job in items], total=total, limit=limit, offset=offset)
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic, responses={404: {"description": "No such job."}})
+def get_job(job_id: str, session: SessionDep) -> JobPublic:
+    """A job's state, stage, progress, queue position, error and result."""
+    return to_public(session, service.get(session, job_id))
+
+
+@router.delete(
+    "/jobs/{job_id}", response_model=JobPublic,
+    responses={
+        204: {"description": "The finished job and its files were deleted."},
+        404: {"description": "No such job."},
+    },
+)
+def delete_job(job_id: str, session: SessionDep, storage: StorageDep) -> JobPublic | Response:
+    """Cancel a queued or running job (200, the canceled job), or delete a finished one with its files (204)."""
+    job = service.cancel_or_delete(session, job_id, storage=storage)
+    if job is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return to_public(session, job)
+
+
+@router.get(
+    "/jobs/{job_id}/artifacts/{name}",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}, "application/json": {}}}, 404: {"description": "No such artifact."}},
+)
+def get_artifact(job_id: str, name: str, session: SessionDep, storage: StorageDep) -> FileResponse:
+    """An overlay image, frame or the JSON report (report.json) of a job."""
+    job = service.get(session, job_id)
+    path = storage.artifact_path(job.id, name)
+    if path is None:
+        raise NotFound("No such artifact.", details={"name": name})
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,62 @@
+"""What clients send and receive about jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.jobs.models import JobState
+from ml.contracts import MediaInfo, Stage
+
+
+class JobError(BaseModel):
+    code: str = Field(description="no_face_found, corrupt_media, unsupported_media, too_long, timeout or internal.")
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobLinks(BaseModel):
+    self: str
+    artifacts: str = Field(description="Prefix of artifact URLs; append a name from result.artifacts.")
+    report: str = Field(description="The JSON report, available once the job succeeded or failed with a result.")
+
+
+class JobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    state: JobState
+    stage: Stage | None
+    progress: float = Field(description="Percent, 0-100.")
+    kind: str = Field(description="'image' or 'video', detected from the file's bytes.")
+    media_format: str
+    original_filename: str | None
+    size_bytes: int
+    sha256: str
+    media: MediaInfo | None
+    queue_position: int | None = Field(description="1 = next to run; only while queued.")
+    attempts: int
+    reused_from: str | None = Field(description="Id of the job whose stored result was reused, if any.")
+    error: JobError | None
+    result: dict[str, Any] | None = Field(description="The AnalysisResult JSON once the job has one.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    links: JobLinks
+
+
+class JobCreated(BaseModel):
+    id: str
+    state: JobState
+    reused_from: str | None
+    links: JobLinks
+
+
+class JobList(BaseModel):
+    items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int

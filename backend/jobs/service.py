@@ -1,0 +1,253 @@
+"""The rules about jobs, shared by the API (submit, read, cancel) and the worker (claim, progress,
+finish) and the reaper. Functions take a session and never commit: the caller's unit of work does.
+
+State machine (see docs/architecture.md)::
+
+    queued ──claim──▶ running ──▶ succeeded | failed
+      ▲                  │  └──(DELETE)──▶ canceled
+      └──reaper/retry────┘        queued ──(DELETE)──▶ canceled
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from backend.db import run_after_commit, run_after_rollback, utcnow
+from backend.errors import NotFound
+from backend.jobs import repository
+from backend.jobs.models import Job, JobState, new_job_id, queue_for_kind
+from backend.jobs.storage import Storage, sanitize_filename
+from backend.queue import JobQueue
+from backend.settings import Settings
+from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, Stage
+
+logger = logging.getLogger(__name__)
+
+NO_FACE_REASON = "no_face_found"
+
+
+@dataclass(frozen=True)
+class AcceptedMedia:
+    """A received upload that passed sniffing and probing, still in its temporary file."""
+
+    temp_path: Path
+    size: int
+    sha256: str
+    info: MediaInfo
+    filename: str | None
+
+
+@lru_cache(maxsize=8)
+def _file_sha256(path: Path, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_sha256(checkpoint: Path) -> str:
+    """The checkpoint's SHA-256, the model half of the reuse key; 'unavailable' when it is missing."""
+    try:
+        stat = checkpoint.stat()
+    except OSError:
+        return "unavailable"
+    return _file_sha256(checkpoint, stat.st_mtime_ns, stat.st_size)
+
+
+# --- API side -------------------------------------------------------------------------------
+
+
+def submit(
+    session: Session, *, media: AcceptedMedia, force: bool, settings: Settings, storage: Storage, queue: JobQueue
+) -> Job:
+    """Record a job for an accepted upload and send it to its queue after commit.
+
+    The same bytes analysed before by the same model reuse that result (a new, already
+    succeeded job pointing at the original with `reused_from`) unless `force` is set.
+    """
+    now = utcnow()
+    model_key = model_sha256(settings.MODEL_CHECKPOINT)
+    job = Job(
+        id=new_job_id(),
+        kind=media.info.kind.value,
+        media_format=media.info.format,
+        original_filename=sanitize_filename(media.filename, settings.MAX_FILENAME_LENGTH),
+        size_bytes=media.size,
+        sha256=media.sha256,
+        media_info=media.info.model_dump(mode="json"),
+        model_sha256=model_key,
+        force=force,
+        created_at=now,
+        updated_at=now,
+    )
+    previous = None if force else repository.find_reusable(session, sha256=media.sha256, model_sha256=model_key)
+    if previous is not None:
+        result = dict(previous.result or {})
+        result["notes"] = [*result.get("notes", []), f"Result reused from job {previous.id}: same file and model."]
+        job.state = JobState.succeeded
+        job.stage = Stage.saving
+        job.progress = 100.0
+        job.reused_from = previous.id
+        job.result = result
+        job.started_at = job.finished_at = now
+        repository.add(session, job)
+        storage.copy_artifacts(previous.id, job.id)
+        run_after_rollback(session, lambda: storage.delete_artifacts(job.id))
+        media.temp_path.unlink(missing_ok=True)
+        logger.info("job reused a stored result", extra={"job_id": job.id, "reused_from": previous.id})
+        return job
+
+    job.state = JobState.queued
+    job.enqueued_at = now
+    upload_name = storage.accept_upload(media.temp_path, job.id, media.info.format)
+    run_after_rollback(session, lambda: storage.delete_upload(upload_name))
+    job.upload_name = upload_name
+    repository.add(session, job)
+    _send_after_commit(session, queue, job.id, job.kind)
+    logger.info("job queued", extra={"job_id": job.id, "kind": job.kind})
+    return job
+
+
+def get(session: Session, job_id: str) -> Job:
+    job = repository.get(session, job_id)
+    if job is None:
+        raise NotFound("No such job.", details={"job_id": job_id})
+    return job
+
+
+def queue_position(session: Session, job: Job) -> int | None:
+    return repository.queue_position(session, job) if job.state == JobState.queued else None
+
+
+def list_page(session: Session, *, limit: int, offset: int) -> tuple[list[Job], int]:
+    items, total = repository.list_page(session, limit=limit, offset=offset)
+    return list(items), total
+
+
+def cancel_or_delete(session: Session, job_id: str, *, storage: Storage) -> Job | None:
+    """Cancel a queued or running job (returns it), or delete a finished one and its files (returns None).
+
+    A running worker notices the cancellation at its next heartbeat or progress report and stops.
+    """
+    job = get(session, job_id)
+    if not job.is_final and repository.cancel(session, job_id, now=utcnow()):
+        logger.info("job canceled", extra={"job_id": job_id})
+        return get(session, job_id)
+    upload_name = job.upload_name
+    repository.remove(session, job_id)
+    run_after_commit(session, lambda: storage.delete_job_files(job_id, upload_name))
+    logger.info("job deleted", extra={"job_id": job_id})
+    return None
+
+
+# --- worker side ----------------------------------------------------------------------------
+
+
+def claim(session: Session, job_id: str, *, worker: str) -> Job | None:
+    """Mark a queued job running for this worker; None when it is not queued (finished, canceled,
+    or already running elsewhere), in which case the task must do nothing."""
+    if not repository.claim(session, job_id, worker=worker, now=utcnow()):
+        return None
+    return repository.get(session, job_id)
+
+
+def report_progress(session: Session, job_id: str, stage: Stage | None, progress: float | None) -> bool:
+    """Record a running job's stage/progress and heartbeat; False when the job is no longer running.
+
+    The one place progress is written: live-update publishing hooks in here.
+    """
+    values: dict[str, Any] = {}
+    if stage is not None:
+        values["stage"] = stage.value
+    if progress is not None:
+        values["progress"] = round(max(0.0, min(100.0, progress)), 1)
+    return repository.touch_running(session, job_id, now=utcnow(), **values)
+
+
+def complete(session: Session, job_id: str, result: AnalysisResult) -> JobState | None:
+    """Store a pipeline result; a result without any face fails the job with `no_face_found` but is kept.
+
+    Returns the final state, or None when the job stopped running meanwhile (canceled).
+    """
+    payload = result.model_dump(mode="json")
+    values: dict[str, Any] = {"result": payload, "model_sha256": result.model.sha256, "progress": 100.0}
+    if NO_FACE_REASON in result.low_confidence_reasons:
+        state = JobState.failed
+        values |= {
+            "error_code": ErrorCode.no_face_found.value,
+            "error_message": "No face was found in the media, so nothing could be screened.",
+            "error_details": {},
+        }
+    else:
+        state = JobState.succeeded
+    if repository.finish_running(session, job_id, now=utcnow(), state=state, **values):
+        return state
+    return None
+
+
+def fail(
+    session: Session, job_id: str, *, code: ErrorCode, message: str, details: dict[str, Any] | None = None
+) -> bool:
+    return repository.finish_running(
+        session, job_id, now=utcnow(), state=JobState.failed,
+        error_code=code.value, error_message=message, error_details=details or {},
+    )
+
+
+def requeue_for_retry(session: Session, job_id: str, *, queue: JobQueue) -> bool:
+    """Put a running job back in the queue after a transient error, so the retried task can claim it."""
+    job = repository.get(session, job_id)
+    if job is None or not repository.requeue_running(session, job_id, now=utcnow()):
+        return False
+    _send_after_commit(session, queue, job_id, job.kind)
+    return True
+
+
+def reap_stale_jobs(session: Session, *, settings: Settings, queue: JobQueue, now: datetime | None = None) -> int:
+    """Recover jobs whose worker died (stale heartbeat) and queued jobs whose message was lost.
+
+    A stale job goes back to the queue until it has run `JOB_MAX_ATTEMPTS` times, then fails.
+    Safe to run from several processes at once: every change is a conditional update.
+    """
+    now = now or utcnow()
+    stale_before = now - timedelta(seconds=settings.STALE_AFTER_SECONDS)
+    changed = 0
+    for job in repository.stale_running(session, stale_before=stale_before):
+        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+            ran_for = (now - job.started_at).total_seconds() if job.started_at else 0.0
+            timed_out = ran_for >= settings.JOB_TIME_LIMIT_SECONDS
+            code = ErrorCode.timeout if timed_out else ErrorCode.internal
+            message = (
+                "The analysis ran past its time limit." if timed_out
+                else f"The worker running this job stopped responding {job.attempts} times."
+            )
+            if repository.fail_stale(
+                session, job.id, now=now, stale_before=stale_before,
+                error_code=code.value, error_message=message, error_details={"attempts": job.attempts},
+            ):
+                logger.warning("stale job failed", extra={"job_id": job.id, "attempts": job.attempts})
+                changed += 1
+        elif repository.requeue_running(session, job.id, now=now, stale_before=stale_before):
+            logger.warning("stale job re-queued", extra={"job_id": job.id, "attempts": job.attempts})
+            _send_after_commit(session, queue, job.id, job.kind)
+            changed += 1
+    resend_before = now - timedelta(seconds=settings.QUEUED_RESEND_AFTER_SECONDS)
+    for job in repository.unsent_queued(session, before=resend_before):
+        if repository.mark_enqueued(session, job.id, now=now, before=resend_before):
+            logger.warning("queued job sent again", extra={"job_id": job.id})
+            _send_after_commit(session, queue, job.id, job.kind)
+            changed += 1
+    return changed
+
+
+def _send_after_commit(session: Session, queue: JobQueue, job_id: str, kind: str) -> None:
+    run_after_commit(session, lambda: queue.send_analyze(job_id, queue_for_kind(kind)))

@@ -1,0 +1,128 @@
+"""The FastAPI application factory; `backend.main:app` is what uvicorn serves.
+
+Importing this module must never import torch (a test enforces it): the API shares only the
+pipeline's small contracts and media probing, so it starts fast and stays small.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from backend.db import Database
+from backend.deps import MetricsDep
+from backend.errors import install_error_handlers
+from backend.health.routes import router as health_router
+from backend.jobs import service as job_service
+from backend.jobs.routes import router as jobs_router
+from backend.jobs.storage import Storage
+from backend.logs import configure_logging
+from backend.metrics import Metrics, MetricsMiddleware
+from backend.middleware import RequestIdMiddleware
+from backend.queue import JobQueue, create_celery
+from backend.settings import ReaperMode, Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddedReaper:
+    """Runs `reap_stale_jobs` periodically in a daemon thread of the API process.
+
+    The embedded default has no Celery beat; in the distributed setup set REAPER_MODE=beat and
+    run `celery beat` instead (several reapers at once are safe, just redundant).
+    """
+
+    def __init__(self, database: Database, settings: Settings, queue: JobQueue) -> None:
+        self.database = database
+        self.settings = settings
+        self.queue = queue
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="deepscreen-reaper", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.settings.REAPER_INTERVAL_SECONDS):
+            try:
+                with self.database.session() as session:
+                    job_service.reap_stale_jobs(session, settings=self.settings, queue=self.queue)
+            except Exception:  # keep reaping after a transient database error
+                logger.exception("reaper pass failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.LOG_LEVEL)
+    database = Database.from_settings(settings)
+    storage = Storage(settings.storage_dir)
+    job_queue = JobQueue(create_celery(settings))
+    metrics = Metrics(database)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        storage.ensure_dirs()
+        reaper = EmbeddedReaper(database, settings, job_queue) if settings.REAPER_MODE is ReaperMode.embedded else None
+        if reaper:
+            reaper.start()
+        try:
+            yield
+        finally:
+            if reaper:
+                reaper.stop()
+            job_queue.close()
+            database.dispose()
+
+    app = FastAPI(
+        title="DeepScreen API",
+        version="0.1.0",
+        summary="Screens faces in uploaded images and videos for deepfake manipulation.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.storage = storage
+    app.state.job_queue = job_queue
+    app.state.metrics = metrics
+
+    install_error_handlers(app)
+    app.include_router(jobs_router)
+    app.include_router(health_router)
+
+    @app.get("/api/metrics", include_in_schema=False)
+    def prometheus_metrics(metrics: MetricsDep) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    if settings.CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["*"], allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Location"],
+        )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)
+
+    # The built web app, served at / in the embedded default; a team deployment serves it from nginx.
+    if (settings.FRONTEND_DIST / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=settings.FRONTEND_DIST, html=True), name="frontend")
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn backend.main:app` builds the app on first access, so importing this module in
+    # tests does not read the environment or touch var/.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,78 @@
+"""The Celery app's configuration and the one way the API sends work to it.
+
+The API only *sends* tasks by name; the task code lives in `worker/` and imports the pipeline
+(and torch), which the API must never load. There is no result backend: the job row is the
+record of progress and outcome.
+
+Broker semantics that the design relies on:
+- Redis: with `acks_late`, a message whose worker died is delivered again after the
+  visibility timeout; `task_reject_on_worker_lost` re-queues it at once when only the pool child died.
+- kombu's SQLAlchemy transport (the embedded default): a received message is marked invisible and
+  is only restored on a clean shutdown; after a SIGKILL it is gone. The reaper
+  (`service.reap_stale_jobs`) covers both cases by re-sending jobs whose heartbeat went stale.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import Celery
+from kombu import Queue
+
+from backend.settings import ReaperMode, Settings
+
+logger = logging.getLogger(__name__)
+
+ANALYZE_TASK = "job.analyze"
+REAP_TASK = "job.reap"
+IMAGE_QUEUE = "images"
+VIDEO_QUEUE = "videos"
+MAINTENANCE_QUEUE = "maintenance"
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("deepscreen", broker=settings.broker_url, set_as_current=False)
+    transport_options: dict[str, object] = {}
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        # Longer than any task may run, so a live task's message is never handed to a second worker.
+        transport_options["visibility_timeout"] = settings.JOB_TIME_LIMIT_SECONDS * 2
+    else:
+        transport_options["polling_interval"] = 0.5
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.JOB_SOFT_TIME_LIMIT_SECONDS,
+        task_time_limit=settings.JOB_TIME_LIMIT_SECONDS,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_queues=[Queue(IMAGE_QUEUE), Queue(VIDEO_QUEUE), Queue(MAINTENANCE_QUEUE)],
+        task_default_queue=MAINTENANCE_QUEUE,
+        task_routes={REAP_TASK: {"queue": MAINTENANCE_QUEUE}},
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        beat_schedule=(
+            {"reap-stale-jobs": {"task": REAP_TASK, "schedule": timedelta(seconds=settings.REAPER_INTERVAL_SECONDS)}}
+            if settings.REAPER_MODE is ReaperMode.beat
+            else {}
+        ),
+    )
+    return app
+
+
+class JobQueue:
+    """Sends analysis tasks; called only after the job row is committed (see `db.run_after_commit`)."""
+
+    def __init__(self, celery: Celery) -> None:
+        self.celery = celery
+
+    def send_analyze(self, job_id: str, queue: str) -> None:
+        self.celery.send_task(ANALYZE_TASK, args=[job_id], queue=queue)
+        logger.info("job sent to queue", extra={"job_id": job_id, "queue": queue})
+
+    def close(self) -> None:
+        self.celery.close()

@@ -1,0 +1,131 @@
+"""The one configuration object, shared by the API and the worker.
+
+Every field is an UPPER_CASE environment variable (or a line in `.env`), documented in
+`.env.example`. The embedded default needs no server: SQLite, files under `var/` and kombu's
+SQLAlchemy transport as the Celery broker. Setting `DATABASE_URL` and `REDIS_URL` switches to the
+distributed setup (PostgreSQL + Redis) without other changes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ml.contracts import MediaLimits
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET_KEY = "development-only-secret-change-me"
+DEFAULT_CHECKPOINT = REPO_ROOT / "ml" / "weights" / "deepscreen-effnet-lite0.safetensors"
+"""Same path as `ml.model.DEFAULT_CHECKPOINT`, repeated here because `ml.model` imports torch."""
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ReaperMode(StrEnum):
+    """Who runs the stale-job reaper: a loop inside the API process, Celery beat, or nobody."""
+
+    embedded = "embedded"
+    beat = "beat"
+    off = "off"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    ENVIRONMENT: Environment = Environment.development
+    SECRET_KEY: str = DEFAULT_SECRET_KEY
+    LOG_LEVEL: str = "INFO"
+
+    VAR_DIR: Path = REPO_ROOT / "var"
+    DATABASE_URL: str = ""
+    """Empty means SQLite at VAR_DIR/deepscreen.db."""
+    REDIS_URL: str = ""
+    """Empty means the embedded broker (kombu's SQLAlchemy transport on a SQLite file)."""
+    CELERY_BROKER_URL: str = ""
+    """Overrides the broker derived from REDIS_URL / VAR_DIR; rarely needed."""
+    STORAGE_DIR: Path | None = None
+    """Uploads and artifacts; empty means VAR_DIR/storage."""
+    FRONTEND_DIST: Path = REPO_ROOT / "frontend" / "dist"
+    """Served at / when it exists (the embedded default); nginx serves it in a team deployment."""
+    CORS_ORIGINS: list[str] = Field(default_factory=list)
+
+    MAX_UPLOAD_BYTES: int = 200 * 1024 * 1024
+    UPLOAD_CHUNK_BYTES: int = 1024 * 1024
+    MAX_FILENAME_LENGTH: int = 200
+    MAX_VIDEO_SECONDS: float = 600.0
+    MAX_FRAME_PIXELS: int = 3840 * 2160
+    MAX_IMAGE_PIXELS: int = 50_000_000
+    MAX_IMAGE_SIDE: int = 16_384
+
+    MODEL_CHECKPOINT: Path = DEFAULT_CHECKPOINT
+    DEVICE: str = "auto"
+    """'auto' picks CUDA when available, else CPU; or any torch device string."""
+    WORKER_QUEUES: str = "images,videos"
+    WORKER_CONCURRENCY: int = 1
+
+    JOB_SOFT_TIME_LIMIT_SECONDS: int = 600
+    JOB_TIME_LIMIT_SECONDS: int = 660
+    JOB_MAX_ATTEMPTS: int = 3
+    """Runs of one job (first run + re-runs after a worker died) before it fails."""
+    TASK_MAX_RETRIES: int = 3
+    """Retries after transient errors (database or broker briefly unreachable)."""
+    TASK_RETRY_BACKOFF_SECONDS: int = 2
+    HEARTBEAT_SECONDS: float = 5.0
+    STALE_AFTER_SECONDS: float = 60.0
+    """A running job whose heartbeat is older than this is considered orphaned."""
+    QUEUED_RESEND_AFTER_SECONDS: float = 900.0
+    """A queued job untouched this long has its message sent again (lost message)."""
+    REAPER_MODE: ReaperMode = ReaperMode.embedded
+    REAPER_INTERVAL_SECONDS: float = 15.0
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Self:
+        if self.ENVIRONMENT is not Environment.development and (
+            self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY.encode()) < 32
+        ):
+            raise ValueError("SECRET_KEY must be a random value of at least 32 bytes outside development.")
+        if self.JOB_TIME_LIMIT_SECONDS <= self.JOB_SOFT_TIME_LIMIT_SECONDS:
+            raise ValueError("JOB_TIME_LIMIT_SECONDS must be larger than JOB_SOFT_TIME_LIMIT_SECONDS.")
+        if self.STALE_AFTER_SECONDS <= 2 * self.HEARTBEAT_SECONDS:
+            raise ValueError("STALE_AFTER_SECONDS must exceed two heartbeats, or live jobs would be reaped.")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.DATABASE_URL or f"sqlite:///{self.VAR_DIR / 'deepscreen.db'}"
+
+    @property
+    def broker_url(self) -> str:
+        if self.CELERY_BROKER_URL:
+            return self.CELERY_BROKER_URL
+        if self.REDIS_URL:
+            return self.REDIS_URL
+        return f"sqla+sqlite:///{self.VAR_DIR / 'broker.db'}"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.STORAGE_DIR or self.VAR_DIR / "storage"
+
+    @property
+    def media_limits(self) -> MediaLimits:
+        return MediaLimits(
+            max_video_seconds=self.MAX_VIDEO_SECONDS,
+            max_frame_pixels=self.MAX_FRAME_PIXELS,
+            max_image_pixels=self.MAX_IMAGE_PIXELS,
+            max_image_side=self.MAX_IMAGE_SIDE,
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once; tests build their own `Settings` instead."""
+    return Settings()

@@ -117,3 +117,56 @@ def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (frame.shape[1], frame.shape[0]) == size:
         return frame
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def link_tracks(per_frame: Sequence[Sequence[Detection]], *, min_iou: float = 0.2, max_gap: int = 4) -> list[list[int]]:
+    """A track id for every detection (same nesting as `per_frame`), one track per person.
+
+    Frames are walked in order; each face joins the live track whose last box overlaps it most
+    (IoU >= `min_iou`), pairs taken greedily from the best overlap down, so two people never share
+    a track in one frame. A track survives `max_gap` frames without a face (a turned head, a
+    missed detection) before a face in its place starts a new one. Ids count from 0 in order of
+    first appearance.
+    """
+    ids: list[list[int]] = []
+    last_box: list[Box] = []
+    last_frame: list[int] = []
+    for frame_index, detections in enumerate(per_frame):
+        live = [t for t in range(len(last_box)) if frame_index - last_frame[t] <= max_gap + 1]
+        pairs = sorted(
+            ((box_iou(d.box, last_box[t]), di, t) for di, d in enumerate(detections) for t in live),
+            reverse=True,
+        )
+        assigned: dict[int, int] = {}
+        taken: set[int] = set()
+        for iou, di, track in pairs:
+            if iou < min_iou:
+                break
+            if di in assigned or track in taken:
+                continue
+            assigned[di] = track
+            taken.add(track)
+        frame_ids: list[int] = []
+        for di, detection in enumerate(detections):
+            track = assigned.get(di)
+            if track is None:
+                track = len(last_box)
+                last_box.append(detection.box)
+                last_frame.append(frame_index)
+            else:
+                last_box[track] = detection.box
+                last_frame[track] = frame_index
+            frame_ids.append(track)
+        ids.append(frame_ids)
+    return ids

@@ -38,7 +38,7 @@ def face_photo(face_photo_path: Path) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def second_face_photo(shared_data: Path) -> np.ndarray:
-    return np.asarray(Image.open(shared_data / "lfw-faceswap" / "real" / "real_1012.jpg").convert("RGB"))
+    return np.asarray(Image.open(shared_data / "lfw-faceswap" / "real" / "real_1013.jpg").convert("RGB"))
 
 
 @pytest.fixture(scope="session")

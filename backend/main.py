@@ -22,6 +22,7 @@ from backend.health.routes import router as health_router
 from backend.jobs import service as job_service
 from backend.jobs.routes import router as jobs_router
 from backend.jobs.storage import Storage
+from backend.live.routes import router as live_router
 from backend.logs import configure_logging
 from backend.metrics import Metrics, MetricsMiddleware
 from backend.middleware import RequestIdMiddleware
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(jobs_router)
+    app.include_router(live_router)
     app.include_router(health_router)
 
     @app.get("/api/metrics", include_in_schema=False)

@@ -25,6 +25,8 @@ from backend.errors import NotFound
 from backend.jobs import repository
 from backend.jobs.models import Job, JobState, new_job_id, queue_for_kind
 from backend.jobs.storage import Storage, sanitize_filename
+from backend.live import publisher as live
+from backend.live.schemas import JobEvent
 from backend.queue import JobQueue
 from backend.settings import Settings
 from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, Stage
@@ -170,7 +172,10 @@ def report_progress(session: Session, job_id: str, stage: Stage | None, progress
         values["stage"] = stage.value
     if progress is not None:
         values["progress"] = round(max(0.0, min(100.0, progress)), 1)
-    return repository.touch_running(session, job_id, now=utcnow(), **values)
+    running = repository.touch_running(session, job_id, now=utcnow(), **values)
+    if running and values:
+        live.publish_after_commit(session, JobEvent(job_id=job_id, state=JobState.running, **values))
+    return running
 
 
 def complete(session: Session, job_id: str, result: AnalysisResult) -> JobState | None:
@@ -190,6 +195,7 @@ def complete(session: Session, job_id: str, result: AnalysisResult) -> JobState 
     else:
         state = JobState.succeeded
     if repository.finish_running(session, job_id, now=utcnow(), state=state, **values):
+        live.publish_after_commit(session, JobEvent(job_id=job_id, state=state, progress=100.0))
         return state
     return None
 
@@ -197,10 +203,13 @@ def complete(session: Session, job_id: str, result: AnalysisResult) -> JobState 
 def fail(
     session: Session, job_id: str, *, code: ErrorCode, message: str, details: dict[str, Any] | None = None
 ) -> bool:
-    return repository.finish_running(
+    failed = repository.finish_running(
         session, job_id, now=utcnow(), state=JobState.failed,
         error_code=code.value, error_message=message, error_details=details or {},
     )
+    if failed:
+        live.publish_after_commit(session, JobEvent(job_id=job_id, state=JobState.failed, error_code=code.value))
+    return failed
 
 
 def requeue_for_retry(session: Session, job_id: str, *, queue: JobQueue) -> bool:

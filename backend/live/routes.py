@@ -1,0 +1,40 @@
+"""`GET /api/jobs/{job_id}/events`: a job's live progress as Server-Sent Events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.sse import EventSourceResponse
+
+from backend.deps import DatabaseDep, SessionDep, SettingsDep
+from backend.jobs import service
+from backend.live.schemas import JobEvent
+from backend.live.stream import job_events
+
+router = APIRouter(prefix="/api", tags=["jobs"])
+
+
+def visible_job_id(job_id: str, session: SessionDep) -> str:
+    """The same lookup (and 404) as `GET /api/jobs/{job_id}`, done before the stream starts.
+
+    It must run as a dependency: inside the stream the 200 status would already be sent.
+    """
+    return service.get(session, job_id).id
+
+
+VisibleJobId = Annotated[str, Depends(visible_job_id)]
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={404: {"description": "No such job."}},
+)
+async def stream_job_events(
+    job_id: VisibleJobId, database: DatabaseDep, settings: SettingsDep
+) -> AsyncIterable[JobEvent]:
+    """Live progress of a job as Server-Sent Events until it is final; poll GET /api/jobs/{job_id} as a fallback."""
+    async for event in job_events(database, job_id, redis_url=settings.REDIS_URL):
+        yield event

@@ -1,0 +1,43 @@
+import type { AnalysisResult, JobPublic } from "../api/client";
+import { formatBytes, formatDateTime, formatSeconds } from "../lib/format";
+
+/** What was analysed and how: file, media properties, model and timings. */
+export function MediaDetails({ job, result }: { job: JobPublic; result: AnalysisResult | null }) {
+  const media = result?.media ?? job.media;
+  const rows: [string, string][] = [
+    ["File", job.original_filename ?? "(unnamed)"],
+    ["Size", formatBytes(job.size_bytes)],
+    ["Type", `${job.kind} (${job.media_format})`],
+  ];
+  if (media) {
+    rows.push(["Resolution", `${media.width} × ${media.height}`]);
+    if (media.duration_seconds !== null && media.duration_seconds !== undefined) rows.push(["Duration", formatSeconds(media.duration_seconds)]);
+    if (media.fps) rows.push(["Frame rate", `${media.fps.toFixed(2)} fps`]);
+    if (media.codec) rows.push(["Codec", media.codec]);
+  }
+  if (result) {
+    rows.push(["Frames sampled", String(result.frames.length)]);
+    rows.push(["Faces scored", String(result.faces.length)]);
+    rows.push(["Aggregation", result.aggregation]);
+    rows.push(["Model", `${result.model.model_id} ${result.model.version} (${result.model.sha256.slice(0, 12)})`]);
+    rows.push(["Device", result.device]);
+    const total = Object.values(result.stage_seconds ?? {}).reduce((sum, value) => sum + value, 0);
+    if (total > 0) rows.push(["Analysis time", formatSeconds(total)]);
+  }
+  rows.push(["Submitted", formatDateTime(job.created_at)]);
+  if (job.finished_at) rows.push(["Finished", formatDateTime(job.finished_at)]);
+  rows.push(["SHA-256", job.sha256]);
+  return (
+    <section className="card" aria-labelledby="media-title" data-testid="media-details">
+      <h2 id="media-title">Details</h2>
+      <dl className="details">
+        {rows.map(([term, value]) => (
+          <div key={term}>
+            <dt>{term}</dt>
+            <dd className={term === "SHA-256" ? "mono wrap" : undefined}>{value}</dd>
+          </div>
+        ))}
+      </dl>
+    </section>
+  );
+}

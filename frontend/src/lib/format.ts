@@ -1,0 +1,122 @@
+/** Plain-language wording shared by every page, kept apart from components so it is unit-tested. */
+
+const REASONS: Record<string, string> = {
+  no_face_found: "No face was found, so nothing could be scored.",
+  few_faces: "Only a few faces could be analysed; the score rests on little evidence.",
+  few_face_samples: "Only a few faces could be analysed; the score rests on little evidence.",
+  small_faces: "The faces are small, and fine manipulation traces may be lost at this size.",
+  small_face: "The faces are small, and fine manipulation traces may be lost at this size.",
+  low_resolution: "The media is low resolution, which hides the traces the model looks for.",
+  near_threshold: "The score is close to the decision threshold; it could tip either way.",
+  score_near_threshold: "The score is close to the decision threshold; it could tip either way.",
+  tracks_disagree: "Different people in the video get very different scores.",
+  inconsistent_tracks: "Different people in the video get very different scores.",
+  inconsistent_scores: "The face scores vary a lot over time, so no single answer is clear.",
+  high_variance: "The face scores vary a lot over time, so no single answer is clear.",
+  low_detector_confidence: "The face detector was unsure about some of the faces.",
+  low_detection_confidence: "The face detector was unsure about some of the faces.",
+  short_video: "The video is very short, so few moments could be checked.",
+  multiple_faces: "Several faces appear; the verdict summarises all of them.",
+  explain_skipped: "The heat maps were skipped to stay within the time budget.",
+};
+
+/** A low-confidence reason code in words a non-specialist understands. */
+export function describeReason(code: string): string {
+  const known = REASONS[code];
+  if (known) return known;
+  const words = code.replace(/[_-]+/g, " ").trim();
+  return words ? `${words.charAt(0).toUpperCase()}${words.slice(1)}.` : "Unspecified reason.";
+}
+
+const ERRORS: Record<string, string> = {
+  no_face_found: "No face was found in this file, so there is nothing to score. Try a file where a face is clearly visible.",
+  corrupt_media: "The file could not be read; it may be damaged or incomplete.",
+  unsupported_media: "This kind of file is not supported.",
+  empty_file: "The file is empty.",
+  too_long: "The video is longer than this service accepts.",
+  too_large: "The file is larger than this service accepts.",
+  dimensions_too_large: "The image or video frames are larger than this service accepts.",
+  timeout: "The analysis took too long and was stopped.",
+  internal: "Something went wrong on our side. Please try again later.",
+  network: "The server could not be reached. Check your connection and try again.",
+  not_found: "This job does not exist, or you are not allowed to see it.",
+};
+
+/** A job or request error code as a sentence; the server's own message is shown next to it. */
+export function describeError(code: string): string {
+  return ERRORS[code] ?? "The request failed.";
+}
+
+const STAGES: Record<string, string> = {
+  probing: "Reading the file",
+  sampling: "Picking frames",
+  detecting: "Finding faces",
+  classifying: "Scoring faces",
+  aggregating: "Combining scores",
+  explaining: "Drawing heat maps",
+  saving: "Saving the report",
+};
+
+export const STAGE_ORDER = Object.keys(STAGES);
+
+export function describeStage(stage: string | null | undefined): string {
+  if (!stage) return "Waiting";
+  return STAGES[stage] ?? stage;
+}
+
+export function formatPercent(value: number | null | undefined, digits = 0): string {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return `${(value * 100).toFixed(digits)}%`;
+}
+
+export function formatSeconds(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const minutes = Math.floor(seconds / 60);
+  const rest = Math.round(seconds - minutes * 60);
+  return `${minutes} min ${rest.toString().padStart(2, "0")} s`;
+}
+
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) return "–";
+  const units = ["B", "KB", "MB", "GB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+export type Verdict = "fake" | "real" | "uncertain";
+
+export function normaliseLabel(label: string | null | undefined): Verdict {
+  return label === "fake" || label === "real" ? label : "uncertain";
+}
+
+const VERDICT_TEXT: Record<Verdict, { title: string; summary: string }> = {
+  fake: {
+    title: "Signs of manipulation",
+    summary: "The faces score above the threshold: the model finds traces typical of face-swap deepfakes.",
+  },
+  real: {
+    title: "No signs of manipulation found",
+    summary: "The faces score below the threshold. This lowers the odds of a face swap; it does not prove the media is authentic.",
+  },
+  uncertain: {
+    title: "Inconclusive",
+    summary: "The model is not confident enough to call it either way. See the reasons below.",
+  },
+};
+
+export function describeVerdict(label: string | null | undefined): { title: string; summary: string } {
+  return VERDICT_TEXT[normaliseLabel(label)];
+}
+
+export function formatDateTime(iso: string | null | undefined): string {
+  if (!iso) return "–";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "–";
+  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}

@@ -1,0 +1,52 @@
+import { useEffect } from "react";
+
+/** What a score means and, just as important, what it does not. */
+export function AboutPage() {
+  useEffect(() => {
+    document.title = "About · DeepScreen";
+  }, []);
+  return (
+    <article className="prose">
+      <h1>What a DeepScreen score means</h1>
+      <p>
+        DeepScreen finds the faces in an image or in frames sampled from a video and asks a neural network, trained on
+        public deepfake data sets, how likely each face is to be a face swap. The face scores are combined per person and
+        over the whole file into one <strong>manipulation score</strong> between 0% and 100%.
+      </p>
+      <h2>How to read it</h2>
+      <ul>
+        <li>
+          <strong>Above the threshold</strong>: the faces show traces the model has learned to associate with manipulated
+          media. Treat it as a reason to look closer, not as a finding.
+        </li>
+        <li>
+          <strong>Below the threshold</strong>: the model found no such traces. New generators, heavy compression, or edits
+          that leave the face untouched can all go unnoticed.
+        </li>
+        <li>
+          <strong>Inconclusive</strong>: too few or too small faces, scores close to the threshold, or people who disagree.
+          The reasons are listed with the result.
+        </li>
+      </ul>
+      <h2>What it does not mean</h2>
+      <ul>
+        <li>It is not legal or forensic proof, and must not be the only basis for a decision about a person.</li>
+        <li>It does not say who made the media, whether it was edited in other ways, or whether its content is true.</li>
+        <li>
+          Scores are calibrated on the data sets the model was evaluated on; on other kinds of media (other generators,
+          cameras, compression) they can be less reliable.
+        </li>
+      </ul>
+      <h2>The heat maps</h2>
+      <p>
+        The heat maps (Grad-CAM) show which regions of a face weighed most in its score. They explain what the model
+        reacted to, which helps spot mistakes; they do not mark "the fake part".
+      </p>
+      <h2>Your files</h2>
+      <p>
+        Uploads are private to you. You can delete a job and its files at any time from its page. The result names the
+        model version, so you can tell which model produced a score.
+      </p>
+    </article>
+  );
+}

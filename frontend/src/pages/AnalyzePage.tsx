@@ -1,0 +1,68 @@
+import { useEffect, useRef, useState } from "react";
+import { useNavigate } from "react-router-dom";
+
+import { uploadFile } from "../api/upload";
+import { Dropzone } from "../components/Dropzone";
+import { ErrorMessage } from "../components/ErrorMessage";
+
+const ACCEPT = "image/jpeg,image/png,image/webp,video/mp4,video/quicktime,video/webm,video/x-matroska,video/x-msvideo,.mkv,.avi,.mov";
+
+/** Upload a file; once the API has accepted it, the job page takes over. */
+export function AnalyzePage() {
+  const navigate = useNavigate();
+  const [progress, setProgress] = useState<number | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const abortRef = useRef<AbortController | null>(null);
+
+  useEffect(() => {
+    document.title = "Analyse · DeepScreen";
+    return () => abortRef.current?.abort();
+  }, []);
+
+  const start = async (file: File) => {
+    setError(null);
+    setProgress(0);
+    const controller = new AbortController();
+    abortRef.current = controller;
+    try {
+      const created = await uploadFile(file, { onProgress: setProgress, signal: controller.signal });
+      navigate(`/jobs/${encodeURIComponent(created.id)}`);
+    } catch (exc) {
+      if (exc instanceof DOMException && exc.name === "AbortError") return;
+      setError(exc);
+      setProgress(null);
+    }
+  };
+
+  const uploading = progress !== null && error === null;
+  return (
+    <>
+      <section className="hero">
+        <h1>Check a face for deepfake manipulation</h1>
+        <p className="lead">
+          Upload a photo or a short video. DeepScreen finds the faces, scores each one for signs of face-swap manipulation and
+          shows where the model looked.
+        </p>
+      </section>
+      <section className="card" aria-labelledby="upload-title">
+        <h2 id="upload-title" className="visually-hidden">
+          Upload
+        </h2>
+        <Dropzone onFile={(file) => void start(file)} disabled={uploading} accept={ACCEPT} />
+        {uploading ? (
+          <div className="upload-progress" data-testid="upload-progress">
+            <label htmlFor="upload-bar">Uploading… {Math.round((progress ?? 0) * 100)}%</label>
+            <progress id="upload-bar" className="bar" max={1} value={progress ?? 0} />
+            <button type="button" className="button button-secondary" onClick={() => abortRef.current?.abort()}>
+              Cancel upload
+            </button>
+          </div>
+        ) : null}
+        <ErrorMessage error={error} title="This file was not accepted" />
+        <p className="muted small">
+          Files are private to you. A score is an estimate from a machine-learning model, not legal proof.
+        </p>
+      </section>
+    </>
+  );
+}

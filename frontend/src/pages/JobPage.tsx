@@ -1,0 +1,136 @@
+import { useCallback, useEffect, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router-dom";
+
+import { api, call, FINAL_STATES, getJob, type AnalysisResult, type JobPublic } from "../api/client";
+import { followJob, type LiveMode } from "../api/live";
+import { ErrorMessage } from "../components/ErrorMessage";
+import { Gallery } from "../components/Gallery";
+import { MediaDetails } from "../components/MediaDetails";
+import { ProgressPanel, type ProgressView } from "../components/ProgressPanel";
+import { Timeline } from "../components/Timeline";
+import { TrackTable } from "../components/TrackTable";
+import { VerdictCard } from "../components/VerdictCard";
+import { describeError } from "../lib/format";
+
+/** The result as stored by the API; the JSON is the pipeline's `AnalysisResult`. */
+function resultOf(job: JobPublic): AnalysisResult | null {
+  return (job.result as AnalysisResult | null | undefined) ?? null;
+}
+
+export function JobPage() {
+  const { jobId = "" } = useParams();
+  const navigate = useNavigate();
+  const [job, setJob] = useState<JobPublic | null>(null);
+  const [view, setView] = useState<ProgressView | null>(null);
+  const [mode, setMode] = useState<LiveMode>("connecting");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    document.title = "Result · DeepScreen";
+    const controller = new AbortController();
+    let stop: (() => void) | null = null;
+    setJob(null);
+    setError(null);
+    getJob(jobId, controller.signal)
+      .then((loaded) => {
+        setJob(loaded);
+        setView({ state: loaded.state, stage: loaded.stage, progress: loaded.progress, queue_position: loaded.queue_position });
+        if (FINAL_STATES.has(loaded.state)) {
+          setMode("done");
+          return;
+        }
+        stop = followJob(jobId, {
+          onEvent: (event) =>
+            setView({ state: event.state, stage: event.stage ?? null, progress: event.progress, queue_position: event.queue_position ?? null }),
+          onFinal: (final) => {
+            setJob(final);
+            setView({ state: final.state, stage: final.stage, progress: final.progress, queue_position: null });
+          },
+          onMode: setMode,
+        });
+      })
+      .catch((exc: unknown) => {
+        if (!controller.signal.aborted) setError(exc);
+      });
+    return () => {
+      controller.abort();
+      stop?.();
+    };
+  }, [jobId]);
+
+  const remove = useCallback(async () => {
+    if (!job) return;
+    const final = FINAL_STATES.has(job.state);
+    if (final && !window.confirm("Delete this job and its files?")) return;
+    setBusy(true);
+    try {
+      await call(() => api.DELETE("/api/jobs/{job_id}", { params: { path: { job_id: job.id } } }));
+      if (final) navigate("/history");
+      else setJob(await getJob(job.id));
+    } catch (exc) {
+      setError(exc);
+    } finally {
+      setBusy(false);
+    }
+  }, [job, navigate]);
+
+  if (error && !job) {
+    return (
+      <>
+        <h1>Job not available</h1>
+        <ErrorMessage error={error} title="This job cannot be shown" />
+        <p>
+          <Link to="/">Analyse another file</Link>
+        </p>
+      </>
+    );
+  }
+  if (!job || !view) return <p aria-live="polite">Loading…</p>;
+
+  const result = resultOf(job);
+  const final = FINAL_STATES.has(job.state);
+  return (
+    <>
+      <div className="row-between page-head">
+        <h1 className="truncate">{job.original_filename ?? "Analysis"}</h1>
+        <div className="actions">
+          {final && job.state === "succeeded" ? (
+            <a className="button" href={job.links.report} download={`deepscreen-${job.id}.json`} data-testid="download-report">
+              Download JSON report
+            </a>
+          ) : null}
+          <button type="button" className="button button-secondary" onClick={() => void remove()} disabled={busy}>
+            {final ? "Delete" : "Cancel"}
+          </button>
+        </div>
+      </div>
+      <ErrorMessage error={error} />
+      {!final ? <ProgressPanel view={view} mode={mode} /> : null}
+      {job.state === "failed" ? (
+        <section className="card alert alert-error" role="alert" data-testid="job-failed">
+          <p className="alert-title">The analysis could not be completed</p>
+          <p>{describeError(job.error?.code ?? "internal")}</p>
+          {job.error?.message ? <p className="muted">{job.error.message}</p> : null}
+        </section>
+      ) : null}
+      {job.state === "canceled" ? (
+        <section className="card alert" data-testid="job-canceled">
+          <p>This job was canceled.</p>
+        </section>
+      ) : null}
+      {job.state === "succeeded" && result ? (
+        <>
+          <VerdictCard result={result} reused={Boolean(job.reused_from)} />
+          {result.media.kind === "video" ? <Timeline result={result} /> : null}
+          <Gallery job={job} result={result} />
+          <TrackTable result={result} />
+        </>
+      ) : null}
+      {final ? <MediaDetails job={job} result={result} /> : null}
+      <p>
+        <Link to="/">Analyse another file</Link>
+      </p>
+    </>
+  );
+}

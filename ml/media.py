@@ -86,7 +86,14 @@ def _probe_image(path: Path, media_type: MediaType, limits: MediaLimits) -> Medi
             image.load()  # decodes fully: truncated or corrupt data fails here
     except AnalysisError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow refuses huge headers in Image.open itself
+        raise AnalysisError(
+            ErrorCode.dimensions_too_large,
+            f"The image is too large to decode safely; the limit is {limits.max_image_pixels} pixels.",
+            {"limit": "max_image_pixels", "max_image_pixels": limits.max_image_pixels,
+             "max_image_side": limits.max_image_side},
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
         raise AnalysisError(ErrorCode.corrupt_media, f"The image could not be decoded: {exc}") from exc
     if orientation in (5, 6, 7, 8):  # EXIF rotations by 90 or 270 degrees swap the sides
         width, height = height, width

@@ -1,0 +1,235 @@
+"""Live job updates over a real HTTP server: the job row (embedded default) and Redis pub/sub
+(several API replicas relaying one worker's events), against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import uvicorn
+
+from backend.db import Database
+from backend.jobs import service
+from backend.jobs.models import JobState
+from backend.live import publisher, stream
+from backend.live.schemas import JobEvent
+from backend.main import create_app
+from backend.settings import Settings
+from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, MediaKind, ModelInfo, Stage
+from tests.backend.factories import make_job
+from tests.conftest import make_settings
+
+Events = list[dict[str, object]]
+STEPS = [(Stage.probing, 5.0), (Stage.detecting, 40.0), (Stage.classifying, 70.0), (Stage.saving, 95.0)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """The real app under uvicorn on a loopback port (TestClient would buffer the stream)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the API server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+class Listener:
+    """Reads one job's event stream in a thread, recording each event and when it arrived."""
+
+    def __init__(self, base_url: str, job_id: str) -> None:
+        self.url = f"{base_url}/api/jobs/{job_id}/events"
+        self.events: Events = []
+        self.arrived: list[float] = []
+        self.status: int | None = None
+        self.content_type = ""
+        self.ended = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with httpx.stream("GET", self.url, timeout=httpx.Timeout(30.0)) as response:
+                self.status = response.status_code
+                self.content_type = response.headers.get("content-type", "")
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        self.events.append(json.loads(line.removeprefix("data: ")))
+                        self.arrived.append(time.monotonic())
+        finally:
+            self.ended.set()
+
+    def wait_for(self, predicate: Callable[[Events], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self.events):
+            if time.monotonic() > deadline:
+                pytest.fail(f"events so far: {self.events}")
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def database(settings: Settings) -> Iterator[Database]:
+    db = Database(settings.database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _publisher_follows_each_test() -> Iterator[None]:
+    publisher.configure("")
+    yield
+    publisher.configure(None)
+
+
+def insert_job(database: Database, **overrides: object) -> str:
+    with database.session() as session:
+        job = make_job(**overrides)
+        session.add(job)
+        return job.id
+
+
+def a_result() -> AnalysisResult:
+    return AnalysisResult(
+        media=MediaInfo(kind=MediaKind.image, format="png", width=64, height=48),
+        frames=[], faces=[], tracks=[], score=0.2, threshold=0.5, label="real", predicted_manipulation=False,
+        low_confidence=False, aggregation="mean", device="cpu",
+        model=ModelInfo(model_id="test", version="0", sha256="1" * 64, architecture="test", input_size=224),
+    )
+
+
+def run_job(
+    database: Database, job_id: str, steps: list[tuple[Stage, float]], *, pause: float, fail: bool = False
+) -> None:
+    """What a worker does to the row: claim, report each stage, finish; one unit of work each."""
+    with database.session() as session:
+        assert service.claim(session, job_id, worker="test-worker") is not None
+    for stage, percent in steps:
+        time.sleep(pause)
+        with database.session() as session:
+            assert service.report_progress(session, job_id, stage, percent)
+    time.sleep(pause)
+    with database.session() as session:
+        if fail:
+            assert service.fail(session, job_id, code=ErrorCode.corrupt_media, message="bad frames")
+        else:
+            assert service.complete(session, job_id, a_result()) == JobState.succeeded
+
+
+def test_embedded_stream_follows_the_row_until_final(settings: Settings, database: Database) -> None:
+    job_id = insert_job(database)
+    with serve(settings) as base_url:
+        listener = Listener(base_url, job_id)
+        listener.wait_for(lambda events: len(events) >= 1)
+        run_job(database, job_id, STEPS, pause=2 * stream.POLL_SECONDS)
+        assert listener.ended.wait(10), "the stream must end once the job is final"
+
+    assert listener.status == 200
+    assert listener.content_type.startswith("text/event-stream")
+    events = listener.events
+    assert events[0] == {
+        "job_id": job_id, "state": "queued", "stage": None, "progress": 0.0, "queue_position": 1, "error_code": None,
+    }
+    seen = [event["stage"] for event in events if event["state"] == "running"]
+    assert [stage.value for stage, _ in STEPS if stage.value in seen] == [stage.value for stage, _ in STEPS]
+    assert events[-1]["state"] == "succeeded"
+    assert events[-1]["progress"] == 100.0
+    progress = [float(str(event["progress"])) for event in events]
+    assert progress == sorted(progress)
+
+
+def test_stream_reports_a_failure_with_its_code(settings: Settings, database: Database) -> None:
+    job_id = insert_job(database)
+    with serve(settings) as base_url:
+        listener = Listener(base_url, job_id)
+        listener.wait_for(lambda events: len(events) >= 1)
+        run_job(database, job_id, [(Stage.probing, 5.0)], pause=2 * stream.POLL_SECONDS, fail=True)
+        assert listener.ended.wait(10)
+    assert listener.events[-1]["state"] == "failed"
+    assert listener.events[-1]["error_code"] == "corrupt_media"
+
+
+def test_a_finished_job_sends_one_event_and_closes(settings: Settings, database: Database) -> None:
+    job_id = insert_job(database, state=JobState.succeeded, progress=100.0)
+    with serve(settings) as base_url:
+        listener = Listener(base_url, job_id)
+        assert listener.ended.wait(10)
+    assert [event["state"] for event in listener.events] == ["succeeded"]
+
+
+def test_an_unknown_job_is_a_404_in_the_api_error_shape(settings: Settings) -> None:
+    with serve(settings) as base_url:
+        response = httpx.get(f"{base_url}/api/jobs/{'0' * 32}/events", timeout=10)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert "request_id" in response.json()
+
+
+def test_publishing_without_redis_is_a_no_op() -> None:
+    assert publisher.publish_job_event(JobEvent(job_id="x", state=JobState.running)) is False
+
+
+def test_publishing_to_an_unreachable_redis_never_raises() -> None:
+    publisher.configure(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    assert publisher.publish_job_event(JobEvent(job_id="x", state=JobState.running)) is False
+
+
+@pytest.mark.redis
+def test_redis_relays_a_workers_events_through_every_api_replica(
+    env: dict[str, str], database: Database, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The row is re-read only after 30 s of silence, so what arrives sooner came through Redis.
+    monkeypatch.setattr(stream, "RECHECK_SECONDS", 30.0)
+    settings = make_settings({**env, "REDIS_URL": redis_url})
+    publisher.configure(redis_url)
+    job_id = insert_job(database)
+    with serve(settings) as replica_a, serve(settings) as replica_b:
+        listeners = [Listener(replica_a, job_id), Listener(replica_b, job_id)]
+        for listener in listeners:
+            listener.wait_for(lambda events: len(events) >= 1)
+        started = time.monotonic()
+        run_job(database, job_id, STEPS, pause=0.2)
+        for listener in listeners:
+            assert listener.ended.wait(10), "the final event must end the stream at once"
+
+    expected = [("queued", None)] + [("running", stage.value) for stage, _ in STEPS] + [("succeeded", "saving")]
+    for listener in listeners:
+        assert [(event["state"], event["stage"]) for event in listener.events] == expected
+        assert listener.arrived[-1] - started < 5.0
+
+
+@pytest.mark.redis
+def test_another_jobs_events_never_reach_a_stream(
+    env: dict[str, str], database: Database, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "RECHECK_SECONDS", 30.0)
+    settings = make_settings({**env, "REDIS_URL": redis_url})
+    publisher.configure(redis_url)
+    watched, other = insert_job(database), insert_job(database)
+    with serve(settings) as base_url:
+        listener = Listener(base_url, watched)
+        listener.wait_for(lambda events: len(events) >= 1)
+        run_job(database, other, STEPS[:2], pause=0.1)
+        time.sleep(0.5)
+        run_job(database, watched, [], pause=0.1)
+        assert listener.ended.wait(10)
+    assert {event["job_id"] for event in listener.events} == {watched}

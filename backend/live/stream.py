@@ -103,12 +103,13 @@ async def job_events(database: Database, job_id: str, *, redis_url: str = "") ->
     try:
         deadline = time.monotonic() + MAX_STREAM_SECONDS
         last: JobEvent | None = None
+        event: JobEvent | None = None
         read_row = True
         while time.monotonic() < deadline:
             if read_row:
                 event = await to_thread.run_sync(read_event, database, job_id)
-                if event is None:
-                    return
+            if event is None:
+                return
             if event != last:
                 yield event
                 last = event

@@ -95,7 +95,8 @@ def database(settings: Settings) -> Iterator[Database]:
 
 
 @pytest.fixture(autouse=True)
-def _publisher_follows_each_test() -> Iterator[None]:
+def _quick_and_isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(stream, "POLL_SECONDS", 0.1)
     publisher.configure("")
     yield
     publisher.configure(None)

@@ -52,3 +52,21 @@ def detector():  # noqa: ANN201 - imports torch lazily so collection stays light
 def two_people_photo(shared_data: Path) -> np.ndarray:
     """A real LFW photo with two people, one partly cut by the top edge (checked by eye)."""
     return np.asarray(Image.open(shared_data / "lfw-faceswap" / "real" / "real_1006.jpg").convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight checkpoint of timm's 0.1M-parameter test EfficientNet at 64 px.
+
+    Scores from it are meaningless; tests use it for shapes, plumbing and agreement only.
+    """
+    import torch
+
+    from ml.model import ModelConfig, build_classifier, save_checkpoint
+
+    torch.manual_seed(0)
+    config = ModelConfig(architecture="test_efficientnet", input_size=64, threshold=0.5, temperature=1.5,
+                         model_id="tiny-test", version="test-0")
+    path = tmp_path_factory.mktemp("checkpoint") / "tiny.safetensors"
+    save_checkpoint(build_classifier(config), config, path, half=False)
+    return path

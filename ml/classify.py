@@ -1,0 +1,130 @@
+"""Score face crops with the real/fake classifier: batched, on PyTorch or ONNX Runtime.
+
+The PyTorch path runs under `torch.inference_mode`, channels-last, with autocast (fp16) on
+CUDA. On a CPU ONNX Runtime is faster (measured in docs/performance.md), so `backend='auto'`
+picks it there. Both take the same `ml.model.preprocess` batch and apply the checkpoint's
+temperature, so scores agree to ~1e-5.
+
+For Grad-CAM the PyTorch path can keep the last conv stage's activations from the scoring
+forward (`keep_features=True`): explaining then costs only a backward through the head (pool +
+linear), a few milliseconds, instead of a second full forward and backward per crop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ml.config import Backend
+from ml.model import LoadedModel, logits_to_probability, preprocess
+
+logger = logging.getLogger(__name__)
+
+
+class BackendError(RuntimeError):
+    """The requested inference backend cannot run this model here."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Calibrated p(fake) per crop; `features` (N, C, h, w) on the model's device when kept."""
+
+    p_fake: np.ndarray
+    features: torch.Tensor | None = None
+
+
+class Classifier:
+    """A loaded checkpoint ready to score batches of RGB uint8 face crops."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        device: torch.device,
+        *,
+        backend: Backend = "auto",
+        batch_size: int = 16,
+        onnx_cache_dir: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.device = device
+        self.batch_size = batch_size
+        self._onnx_session = None
+        if backend == "auto":
+            backend = "onnx" if device.type == "cpu" else "torch"
+            if backend == "onnx":
+                try:
+                    self._onnx_session = self._open_onnx(onnx_cache_dir)
+                except BackendError as exc:
+                    logger.warning("ONNX Runtime unavailable, scoring with PyTorch: %s", exc)
+                    backend = "torch"
+        elif backend == "onnx":
+            if device.type != "cpu":
+                raise BackendError("The ONNX backend runs on the CPU only; use backend='torch' on a GPU.")
+            self._onnx_session = self._open_onnx(onnx_cache_dir)
+        self.backend: str = backend
+
+    @property
+    def module(self) -> torch.nn.Module:
+        return self.model.module
+
+    def score(self, crops: list[np.ndarray], *, keep_features: bool = False) -> Scores:
+        """p(fake) for every crop, in order. `keep_features` needs (and forces) the PyTorch path."""
+        if not crops:
+            return Scores(np.zeros(0, dtype=np.float32), None)
+        if self._onnx_session is not None and not keep_features:
+            return Scores(self._score_onnx(crops))
+        probabilities, features = [], []
+        for start in range(0, len(crops), self.batch_size):
+            logits, batch_features = self._forward_torch(crops[start : start + self.batch_size])
+            probabilities.append(logits_to_probability(logits, self.model.config.temperature).reshape(-1).cpu())
+            if keep_features:
+                features.append(batch_features)
+        kept = torch.cat(features) if keep_features else None
+        return Scores(torch.cat(probabilities).numpy(), kept)
+
+    def features(self, crops: list[np.ndarray]) -> torch.Tensor:
+        """Last conv stage activations for a few crops (Grad-CAM after ONNX scoring)."""
+        return torch.cat([self._forward_torch(crops[i : i + self.batch_size])[1]
+                          for i in range(0, len(crops), self.batch_size)])
+
+    def _forward_torch(self, crops: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = preprocess(crops, self.model.config).to(self.device, non_blocking=True)
+        autocast = (torch.autocast(device_type="cuda", dtype=torch.float16) if self.device.type == "cuda"
+                    else contextlib.nullcontext())
+        with torch.inference_mode(), autocast:
+            features = self.module.forward_features(batch)
+            logits = self.module.forward_head(features)
+        # a clone made outside inference mode can take part in autograd (Grad-CAM's head backward)
+        return logits.float(), features.float().clone()
+
+    def _open_onnx(self, cache_dir: Path | None):  # noqa: ANN202 - onnxruntime is imported lazily
+        from ml.onnx_export import cached_onnx
+
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise BackendError(f"onnxruntime is not installed: {exc}") from exc
+        try:
+            path = cached_onnx(self.model, cache_dir)
+            options = onnxruntime.SessionOptions()
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+            return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise BackendError(f"Cannot export or load the ONNX model: {exc}") from exc
+
+    def _score_onnx(self, crops: list[np.ndarray]) -> np.ndarray:
+        from ml.onnx_export import INPUT_NAME
+
+        assert self._onnx_session is not None
+        out = []
+        for start in range(0, len(crops), self.batch_size):
+            batch = preprocess(crops[start : start + self.batch_size], self.model.config)
+            array = np.ascontiguousarray(batch.numpy())  # channels-last tensor -> NCHW contiguous array
+            (logits,) = self._onnx_session.run(None, {INPUT_NAME: array})
+            out.append(logits_to_probability(torch.from_numpy(logits), self.model.config.temperature).reshape(-1))
+        return torch.cat(out).numpy()

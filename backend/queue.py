@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from celery import Celery
 from kombu import Queue
@@ -32,13 +33,14 @@ MAINTENANCE_QUEUE = "maintenance"
 
 
 def create_celery(settings: Settings) -> Celery:
+    if settings.broker_url.startswith("sqla+sqlite:///"):
+        Path(settings.broker_url.removeprefix("sqla+sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     app = Celery("deepscreen", broker=settings.broker_url, set_as_current=False)
     transport_options: dict[str, object] = {}
     if settings.broker_url.startswith(("redis://", "rediss://")):
         # Longer than any task may run, so a live task's message is never handed to a second worker.
         transport_options["visibility_timeout"] = settings.JOB_TIME_LIMIT_SECONDS * 2
-    else:
-        transport_options["polling_interval"] = 0.5
+    # The SQLAlchemy transport passes every transport option to create_engine(): add none for it.
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -55,6 +57,7 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
+        worker_proc_alive_timeout=180,  # pool processes load the model at start; that takes a while
         beat_schedule=(
             {"reap-stale-jobs": {"task": REAP_TASK, "schedule": timedelta(seconds=settings.REAPER_INTERVAL_SECONDS)}}
             if settings.REAPER_MODE is ReaperMode.beat

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     """'auto' picks CUDA when available, else CPU; or any torch device string."""
     WORKER_QUEUES: str = "images,videos"
     WORKER_CONCURRENCY: int = 1
+    PIPELINE_FRAMES: int = 32
+    """Frames sampled evenly over a video."""
+    PIPELINE_BACKEND: str = "auto"
+    """'auto' (ONNX Runtime on CPU, torch elsewhere), 'torch' or 'onnx'."""
+    PIPELINE_AGGREGATION: str = "confident"
+    PIPELINE_EXPLAIN_TOP_K: int = 3
+    TORCH_THREADS: int = 0
+    """Intra-op threads per worker process; 0 leaves torch's default (all cores)."""
 
     JOB_SOFT_TIME_LIMIT_SECONDS: int = 600
     JOB_TIME_LIMIT_SECONDS: int = 660

@@ -22,10 +22,12 @@ from urllib.parse import urlsplit
 import pytest
 from alembic import command
 from alembic.config import Config
+from celery import Celery
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from backend.main import create_app
+from backend.queue import ANALYZE_TASK, IMAGE_QUEUE, VIDEO_QUEUE
 from backend.settings import REPO_ROOT, Settings
 
 POSTGRES_URL = os.environ.get("DEEPSCREEN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -213,6 +215,25 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], WorkerPr
     yield start
     for worker in workers:
         worker.stop()
+
+
+def broker_messages(celery: Celery) -> list[tuple[str, str]]:
+    """Consume every analysis message waiting on the broker: (job id, queue name)."""
+    messages = []
+    with celery.connection_for_read() as connection:
+        for name in (IMAGE_QUEUE, VIDEO_QUEUE):
+            simple = connection.SimpleQueue(name)
+            while True:
+                try:
+                    message = simple.get_nowait()
+                except simple.Empty:
+                    break
+                assert message.headers["task"] == ANALYZE_TASK
+                args, _kwargs, _embed = message.decode()
+                messages.append((args[0], name))
+                message.ack()
+            simple.close()
+    return messages
 
 
 def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float = 0.25, what: str = "") -> object:

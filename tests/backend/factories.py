@@ -15,6 +15,7 @@ from PIL import Image
 
 from backend.db import utcnow
 from backend.jobs.models import Job, JobState, new_job_id
+from ml.contracts import AnalysisResult, MediaInfo, MediaKind, ModelInfo, SampledFrame
 
 
 def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (120, 80, 40)) -> bytes:
@@ -83,3 +84,24 @@ def make_job(**overrides: Any) -> Job:
     }
     values.update(overrides)
     return Job(**values)
+
+
+def make_result(*, low_confidence_reasons: list[str] | None = None, score: float | None = 0.8) -> AnalysisResult:
+    """A structurally complete AnalysisResult, as the pipeline would return it."""
+    reasons = low_confidence_reasons or []
+    return AnalysisResult(
+        media=MediaInfo(kind=MediaKind.image, format="png", width=64, height=48),
+        frames=[SampledFrame(index=0, timestamp_seconds=0.0, face_count=0 if reasons else 1)],
+        faces=[],
+        tracks=[],
+        score=None if reasons else score,
+        threshold=0.5,
+        label="uncertain" if reasons else ("fake" if (score or 0) >= 0.5 else "real"),
+        predicted_manipulation=None if reasons else (score or 0) >= 0.5,
+        low_confidence=bool(reasons),
+        low_confidence_reasons=reasons,
+        aggregation="confident",
+        model=ModelInfo(model_id="test", version="test", sha256="2" * 64, architecture="efficientnet_lite0",
+                        input_size=224),
+        device="cpu",
+    )

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from backend.jobs.models import Job, JobState
 from backend.settings import Settings
 from tests.backend.factories import jpeg_bytes, make_job, mp4_bytes, png_bytes
+from tests.conftest import broker_messages
 
 
 def submit(client: TestClient, data: bytes, filename: str = "photo.png", path: str = "/api/jobs", **params: str):
@@ -45,6 +46,7 @@ def test_submit_image_returns_202_with_links_and_stores_the_file(client: TestCli
     assert job["result"] is None
     assert [p.name for p in stored_files(settings)] == [f"{body['id']}.png"]
     assert not list((settings.storage_dir / "tmp").iterdir())
+    assert broker_messages(client.app.state.job_queue.celery) == [(body["id"], "images")]  # type: ignore[attr-defined]
 
 
 def test_submit_video_detects_kind_from_bytes_not_name(client: TestClient) -> None:
@@ -52,6 +54,7 @@ def test_submit_video_detects_kind_from_bytes_not_name(client: TestClient) -> No
 
     assert response.status_code == 202, response.text
     job = client.get(response.json()["links"]["self"]).json()
+    assert broker_messages(client.app.state.job_queue.celery) == [(job["id"], "videos")]  # type: ignore[attr-defined]
     assert job["kind"] == "video"
     assert job["media"]["duration_seconds"] == pytest.approx(1.0, abs=0.15)
     assert job["media"]["fps"] == pytest.approx(10)
@@ -146,6 +149,8 @@ def test_same_file_reuses_the_stored_result_unless_forced(client: TestClient, se
     assert client.get(f"/api/jobs/{reused['id']}/artifacts/report.json").status_code == 200
     assert fresh["state"] == "queued"
     assert fresh["reused_from"] is None
+    sent = [job_id for job_id, _queue in broker_messages(client.app.state.job_queue.celery)]  # type: ignore[attr-defined]
+    assert sent == [first_id, fresh["id"]]
 
 
 def test_artifacts_are_served_by_safe_name_only(client: TestClient, settings: Settings) -> None:

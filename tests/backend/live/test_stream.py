@@ -4,54 +4,27 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
-import uvicorn
 
 from backend.db import Database
 from backend.jobs import service
 from backend.jobs.models import JobState
 from backend.live import publisher, stream
 from backend.live.schemas import JobEvent
-from backend.main import create_app
 from backend.settings import Settings
 from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, MediaKind, ModelInfo, Stage
 from tests.backend.factories import make_job
 from tests.conftest import make_settings
+from tests.servers import free_port
+from tests.servers import serve_api as serve
 
 Events = list[dict[str, object]]
 STEPS = [(Stage.probing, 5.0), (Stage.detecting, 40.0), (Stage.classifying, 70.0), (Stage.saving, 95.0)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """The real app under uvicorn on a loopback port (TestClient would buffer the stream)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the API server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 class Listener:

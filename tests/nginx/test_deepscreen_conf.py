@@ -1,0 +1,157 @@
+"""nginx/deepscreen.conf under a real nginx (Debian package) in front of the real API: the
+config passes `nginx -t`, serves the app with its headers, and carries requests end to end."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from alembic import command
+
+from backend.settings import Settings
+from tests.backend.factories import png_bytes
+from tests.conftest import TEST_SECRET, alembic_config, make_settings
+from tests.servers import NGINX_CONF, Nginx, serve_api, serve_nginx
+
+APP_JS = "console.log('deepscreen');\n" * 400
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Nginx, Settings]]:
+    """API (SQLite, no worker: jobs stay queued) behind nginx serving a stand-in web app."""
+    tmp = tmp_path_factory.mktemp("nginx-stack")
+    database_url = f"sqlite:///{tmp / 'deepscreen.db'}"
+    command.upgrade(alembic_config(database_url), "head")
+    checkpoint = tmp / "model.safetensors"
+    checkpoint.write_bytes(b"only hashed by the API")
+    settings = make_settings({
+        "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "VAR_DIR": str(tmp / "var"), "DATABASE_URL": database_url,
+        "REDIS_URL": "", "MODEL_CHECKPOINT": str(checkpoint), "FRONTEND_DIST": str(tmp / "no-frontend"),
+        "REAPER_MODE": "off", "MAX_UPLOAD_BYTES": str(1024 * 1024),
+    })
+    site = tmp / "site"
+    (site / "assets").mkdir(parents=True)
+    (site / "index.html").write_text("<!doctype html><title>DeepScreen test app</title><div id=root></div>")
+    (site / "assets" / "app-1234.js").write_text(APP_JS)
+    with serve_api(settings) as api_url, serve_nginx(
+        tmp / "nginx", api_addresses=[api_url.removeprefix("http://")], root=site
+    ) as nginx:
+        yield nginx, settings
+
+
+def test_the_shipped_upload_limit_matches_the_apis(stack: tuple[Nginx, Settings]) -> None:
+    match = re.search(r"^\s*client_max_body_size (\d+)m;", NGINX_CONF.read_text(), flags=re.MULTILINE)
+    assert match, "nginx/deepscreen.conf must set client_max_body_size in megabytes"
+    nginx_limit = int(match.group(1)) * 1024 * 1024
+    api_limit = Settings(_env_file=None).MAX_UPLOAD_BYTES  # type: ignore[call-arg]
+    # nginx lets the API's limit (plus the multipart envelope) through, so the API answers with its own error.
+    assert api_limit < nginx_limit <= api_limit + 2 * 1024 * 1024
+
+
+def test_serves_the_app_with_security_headers_and_spa_routes(stack: tuple[Nginx, Settings]) -> None:
+    nginx, _ = stack
+    for path in ("/", "/jobs/0123456789abcdef", "/history"):
+        response = httpx.get(nginx.url + path)
+        assert response.status_code == 200, path
+        assert "DeepScreen test app" in response.text
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert "server" not in response.headers or "nginx/" not in response.headers["server"]
+    assert httpx.get(nginx.url + "/assets/missing.js").status_code == 404
+
+
+def test_compresses_and_caches_hashed_assets(stack: tuple[Nginx, Settings]) -> None:
+    nginx, _ = stack
+    with httpx.stream("GET", nginx.url + "/assets/app-1234.js", headers={"Accept-Encoding": "gzip"}) as response:
+        raw = b"".join(response.iter_raw())
+    assert response.headers["content-encoding"] == "gzip"
+    assert len(raw) < len(APP_JS) / 10
+    assert gzip.decompress(raw).decode() == APP_JS
+    assert "max-age=31536000" in response.headers["cache-control"]
+
+
+def test_an_upload_goes_through_to_the_api_and_the_job_is_readable(stack: tuple[Nginx, Settings]) -> None:
+    nginx, _ = stack
+    response = httpx.post(nginx.url + "/api/jobs", files={"file": ("face.png", png_bytes(), "image/png")}, timeout=30)
+    assert response.status_code == 202, response.text
+    created = response.json()
+    # nginx's request id reaches the API and comes back, so logs on both sides can be joined.
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+    job = httpx.get(nginx.url + created["links"]["self"], timeout=10)
+    assert job.status_code == 200
+    assert job.json()["id"] == created["id"]
+    assert job.json()["state"] == "queued"
+    assert job.json()["original_filename"] == "face.png"
+
+
+def test_api_errors_pass_through_in_the_api_shape(stack: tuple[Nginx, Settings]) -> None:
+    nginx, _ = stack
+    response = httpx.post(nginx.url + "/api/jobs", files={"file": ("notes.txt", b"just text\n" * 10, "text/plain")})
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media"
+    missing = httpx.get(nginx.url + "/api/jobs/" + "0" * 32)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+
+
+def test_an_upload_over_nginxs_limit_gets_a_json_413(stack: tuple[Nginx, Settings]) -> None:
+    nginx, _ = stack
+    # Only the declared length is sent: nginx must refuse on the header, before reading any body.
+    with socket.create_connection(("127.0.0.1", nginx.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: 250000000\r\nConnection: close\r\n\r\n"
+        )
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    error = json.loads(body)
+    assert error["error"]["code"] == "too_large"
+    assert re.fullmatch(r"[0-9a-f]{32}", error["request_id"])
+
+
+def test_metrics_are_not_exposed_through_nginx(stack: tuple[Nginx, Settings]) -> None:
+    nginx, _ = stack
+    assert httpx.get(nginx.url + "/api/metrics").status_code == 404
+
+
+def test_live_updates_stream_through_unbuffered(stack: tuple[Nginx, Settings]) -> None:
+    nginx, _ = stack
+    created = httpx.post(nginx.url + "/api/jobs", files={"file": ("b.png", png_bytes(color=(1, 2, 3)), "image/png")})
+    job_id = created.json()["id"]
+    started = time.monotonic()
+    # The job stays queued (no worker), so the stream stays open: the first event must arrive at
+    # once, not when nginx's buffer fills or the stream ends.
+    with httpx.stream("GET", f"{nginx.url}/api/jobs/{job_id}/events", timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        first = next(line for line in response.iter_lines() if line.startswith("data: "))
+    assert time.monotonic() - started < 5
+    assert f'"job_id":"{job_id}"' in first
+    assert '"state":"queued"' in first
+
+
+def test_an_api_that_is_down_answers_a_json_503(tmp_path: Path, stack: tuple[Nginx, Settings]) -> None:
+    _, settings = stack
+    from tests.servers import free_port
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("x")
+    with serve_nginx(tmp_path / "nginx", api_addresses=[f"127.0.0.1:{free_port()}"], root=site) as nginx:
+        response = httpx.get(nginx.url + "/api/jobs")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"

@@ -45,6 +45,11 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
+def data_dir() -> Path:
+    """The shared face data: `<repo>/../shared/data`, or DEEPSCREEN_DATA_DIR (tests and tools only)."""
+    return Path(os.environ.get("DEEPSCREEN_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+
 def require_server(name: str, url: str, default_port: int) -> None:
     if _reachable(url, default_port):
         return

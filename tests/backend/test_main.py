@@ -1,0 +1,113 @@
+"""The app as a whole: it never imports torch, every error has one shape, probes and metrics answer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from fastapi.testclient import TestClient
+
+from backend.main import create_app
+from backend.settings import REPO_ROOT, Settings
+from tests.backend.factories import png_bytes
+from tests.conftest import make_settings
+
+
+def test_importing_and_building_the_api_does_not_import_torch(tmp_path) -> None:  # noqa: ANN001
+    code = (
+        "import sys\n"
+        "from backend.main import create_app\n"
+        "from backend.settings import Settings\n"
+        f"create_app(Settings(_env_file=None, VAR_DIR={str(tmp_path)!r}))\n"
+        "import backend.jobs.routes, backend.jobs.service, backend.queue\n"
+        "heavy = sorted(m for m in ('torch', 'torchvision', 'timm', 'facenet_pytorch', 'cv2') if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert output.strip().splitlines()[-1] == "[]"
+
+
+def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
+    given = client.get("/api/jobs/missing", headers={"X-Request-ID": "abc-123"})
+    generated = client.get("/api/jobs/missing")
+    hostile = client.get("/api/jobs/missing", headers={"X-Request-ID": "<script>" * 20})
+
+    assert given.headers["x-request-id"] == "abc-123"
+    assert given.json()["request_id"] == "abc-123"
+    assert len(generated.headers["x-request-id"]) == 32
+    assert hostile.headers["x-request-id"] != "<script>" * 20
+
+
+def test_unknown_route_is_404_with_the_error_shape(client: TestClient) -> None:
+    response = client.get("/api/nothing-here")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_health_probes(client: TestClient) -> None:
+    assert client.get("/api/health/live").json() == {"status": "ok", "checks": {}}
+    ready = client.get("/api/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "storage": "ok"}
+
+
+def test_readiness_is_503_naming_the_failing_check(env: dict[str, str], tmp_path) -> None:  # noqa: ANN001
+    settings = make_settings({**env, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/api/health/ready")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"] == "unreachable"
+    assert response.json()["checks"]["database"] == "ok"
+
+
+def test_metrics_count_requests_by_route_template_and_jobs(client: TestClient) -> None:
+    job_id = client.post("/api/jobs", files={"file": ("a.png", png_bytes())}).json()["id"]
+    client.get(f"/api/jobs/{job_id}")
+    client.get(f"/api/jobs/{job_id}")
+
+    text = client.get("/api/metrics").text
+
+    assert 'deepscreen_http_requests_total{method="GET",route="/api/jobs/{job_id}",status="200"} 2.0' in text
+    assert 'deepscreen_jobs_submitted_total{kind="image",reused="false"} 1.0' in text
+    assert 'deepscreen_jobs{kind="image",state="queued"} 1.0' in text
+    assert job_id not in text
+
+
+def test_openapi_documents_the_upload_body(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert body["properties"]["file"] == {"type": "string", "format": "binary"}
+    assert "/api/analyze-image" in schema["paths"]
+    assert "/api/analyze-video" in schema["paths"]
+
+
+def test_built_frontend_is_served_at_the_root(env: dict[str, str], tmp_path) -> None:  # noqa: ANN001
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<!doctype html><title>DeepScreen</title>")
+    with TestClient(create_app(make_settings({**env, "FRONTEND_DIST": str(dist)}))) as client:
+        page = client.get("/")
+        api = client.get("/api/health/live")
+
+    assert page.status_code == 200
+    assert "DeepScreen" in page.text
+    assert api.json()["status"] == "ok"
+
+
+def test_unexpected_errors_are_500_without_internals(settings: Settings) -> None:
+    app = create_app(settings)
+
+    @app.get("/api/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/boom")
+
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal"
+    assert "secret" not in response.text

@@ -1,0 +1,102 @@
+"""The Celery worker as a real process: jobs reach the right final state, cancellation stops a
+running job, the soft time limit fails it with `timeout`, and redelivered messages are no-ops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.jobs.models import JobState
+from backend.jobs.service import model_sha256
+from backend.main import create_app
+from tests.backend.factories import make_job, png_bytes
+from tests.conftest import WorkerProcess, make_settings, wait_for
+from tests.worker.support import face_photo, face_video, job, started, submit, wait_final
+
+
+@pytest.fixture
+def api(worker_env: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(worker_env)), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_worker_finishes_jobs_with_the_right_outcome(
+    api: TestClient, worker_env: dict[str, str], start_worker: Callable[[dict[str, str]], WorkerProcess],
+) -> None:
+    worker = started(start_worker, worker_env)
+    settings = api.app.state.settings  # type: ignore[attr-defined]
+
+    face_id = submit(api, face_photo(), name="face.jpg")
+    blank_id = submit(api, data=png_bytes(200, 200), name="blank.png")
+    corrupt = make_job(state=JobState.queued, upload_name="corrupt.png")
+    (settings.storage_dir / "uploads" / "corrupt.png").write_bytes(png_bytes(200, 200)[:120])
+    with api.app.state.database.session() as session:  # type: ignore[attr-defined]
+        session.add(corrupt)
+    api.app.state.job_queue.send_analyze(corrupt.id, "images")  # type: ignore[attr-defined]
+
+    face = wait_final(api, face_id, worker)
+    assert face["state"] == "succeeded", face
+    assert face["progress"] == 100
+    assert face["attempts"] == 1
+    assert face["result"]["faces"], "the LFW photo has a face"
+    assert face["result"]["model"]["sha256"] == model_sha256(Path(worker_env["MODEL_CHECKPOINT"]))
+    assert 0.0 <= face["result"]["score"] <= 1.0
+    names = [artifact["name"] for artifact in face["result"]["artifacts"]]
+    assert "report.json" in names
+    for name in names:
+        assert api.get(f"/api/jobs/{face_id}/artifacts/{name}").status_code == 200, name
+    assert api.get(f"/api/jobs/{face_id}/artifacts/report.json").json()["score"] == face["result"]["score"]
+
+    blank = wait_final(api, blank_id, worker)
+    assert blank["state"] == "failed"
+    assert blank["error"]["code"] == "no_face_found"
+    assert "no_face_found" in blank["result"]["low_confidence_reasons"], "the result is kept"
+
+    broken = wait_final(api, corrupt.id, worker)
+    assert broken["state"] == "failed"
+    assert broken["error"]["code"] == "corrupt_media"
+
+    # A redelivered message for a finished job changes nothing.
+    api.app.state.job_queue.send_analyze(face_id, "images")  # type: ignore[attr-defined]
+    wait_for(lambda: worker.log().count("nothing to do") >= 1, timeout=60, what="the duplicate to be consumed")
+    assert job(api, face_id)["finished_at"] == face["finished_at"]
+
+
+def test_canceling_a_running_job_stops_the_worker(
+    worker_env: dict[str, str], start_worker: Callable[[dict[str, str]], WorkerProcess],
+) -> None:
+    env = {**worker_env, "PIPELINE_FRAMES": "96"}
+    with TestClient(create_app(make_settings(env)), raise_server_exceptions=False) as api:
+        worker = started(start_worker, env)
+        job_id = submit(api, face_video(), name="clip.mp4")
+        wait_for(lambda: job(api, job_id)["state"] == "running", timeout=60, interval=0.2, what="the job to start")
+
+        response = api.delete(f"/api/jobs/{job_id}")
+
+        assert response.status_code == 200
+        assert response.json()["state"] == "canceled"
+        wait_for(lambda: "canceled while running" in worker.log(), timeout=120, what="the worker to stop the job")
+        settings = api.app.state.settings  # type: ignore[attr-defined]
+        assert not (settings.storage_dir / "artifacts" / job_id).exists()
+        assert job(api, job_id)["state"] == "canceled"
+        # The worker is free for the next job.
+        next_id = submit(api, data=png_bytes(90, 90), name="next.png")
+        assert wait_final(api, next_id, worker)["state"] == "failed"  # no face in a flat image
+
+
+def test_soft_time_limit_fails_the_job_with_timeout(
+    worker_env: dict[str, str], start_worker: Callable[[dict[str, str]], WorkerProcess],
+) -> None:
+    env = {**worker_env, "PIPELINE_FRAMES": "96", "JOB_SOFT_TIME_LIMIT_SECONDS": "2", "JOB_TIME_LIMIT_SECONDS": "60"}
+    with TestClient(create_app(make_settings(env)), raise_server_exceptions=False) as api:
+        worker = started(start_worker, env)
+        job_id = submit(api, face_video(), name="clip.mp4")
+
+        body = wait_final(api, job_id, worker)
+
+        assert body["state"] == "failed"
+        assert body["error"]["code"] == "timeout"
+        assert body["error"]["details"]["job_soft_time_limit_seconds"] == 2

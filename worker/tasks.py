@@ -1,0 +1,77 @@
+"""Celery tasks. They take ids, re-read the row and are idempotent under `acks_late` redelivery:
+a task for a job that is not `queued` does nothing."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from celery import Task
+from celery.signals import worker_process_init
+
+from backend.db import Database
+from backend.jobs import service
+from backend.jobs.storage import Storage
+from backend.logs import configure_logging
+from backend.queue import ANALYZE_TASK, REAP_TASK, JobQueue
+from backend.settings import get_settings
+from worker.app import celery_app
+from worker.runner import TRANSIENT_ERRORS, JobRunner
+
+logger = logging.getLogger(__name__)
+
+_runner: JobRunner | None = None
+
+
+def get_runner() -> JobRunner:
+    """The process's runner, created after the fork so no connection is shared between processes."""
+    global _runner
+    if _runner is None:
+        settings = get_settings()
+        storage = Storage(settings.storage_dir)
+        storage.ensure_dirs()
+        _runner = JobRunner(settings, Database.from_settings(settings), storage, JobQueue(celery_app))
+    return _runner
+
+
+@worker_process_init.connect
+def _load_pipeline(**_kwargs: object) -> None:
+    """Load the model when the pool process starts, so the first job does not pay for it."""
+    settings = get_settings()
+    configure_logging(settings.LOG_LEVEL)
+    if settings.TORCH_THREADS:
+        import torch
+
+        torch.set_num_threads(settings.TORCH_THREADS)
+    try:
+        get_runner().pipeline  # noqa: B018  (property access loads the model)
+    except Exception:
+        # Jobs will fail with `internal` and the log says why; the process stays up for the next try.
+        logger.exception("the analysis pipeline could not be loaded")
+
+
+@celery_app.task(name=ANALYZE_TASK, bind=True, max_retries=get_settings().TASK_MAX_RETRIES)
+def analyze(self: Task, job_id: str) -> str | None:
+    """Analyse one job; transient database/broker errors re-queue it and retry with backoff."""
+    runner = get_runner()
+    worker = self.request.hostname or socket.gethostname()
+    try:
+        state = runner.run(job_id, worker=worker)
+    except TRANSIENT_ERRORS as exc:
+        retries = self.request.retries
+        logger.warning("transient error (retry %d): %s", retries + 1, exc, extra={"job_id": job_id})
+        try:
+            runner.requeue_for_retry(job_id)
+        except TRANSIENT_ERRORS:
+            logger.warning("could not re-queue now; the reaper will", extra={"job_id": job_id})
+        countdown = runner.settings.TASK_RETRY_BACKOFF_SECONDS * 2**retries
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    return state.value if state else None
+
+
+@celery_app.task(name=REAP_TASK)
+def reap() -> int:
+    """Re-queue or fail jobs whose worker died and re-send lost messages (scheduled by Celery beat)."""
+    runner = get_runner()
+    with runner.database.session() as session:
+        return service.reap_stale_jobs(session, settings=runner.settings, queue=runner.queue)

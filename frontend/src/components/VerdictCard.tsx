@@ -48,6 +48,13 @@ export function VerdictCard({ result, reused }: { result: AnalysisResult; reused
           </ul>
         </div>
       ) : null}
+      {(result.notes ?? []).length > 0 ? (
+        <ul className="notes muted small" aria-label="Notes">
+          {(result.notes ?? []).map((note) => (
+            <li key={note}>{note}</li>
+          ))}
+        </ul>
+      ) : null}
       {reused ? <p className="muted small">This file was analysed before with the same model; the stored result is shown.</p> : null}
       <p className="muted small">
         A score is a model's estimate, not proof. <Link to="/about">What a score means</Link>.

@@ -1,23 +1,10 @@
 /** Plain-language wording shared by every page, kept apart from components so it is unit-tested. */
 
+// The codes ml/aggregate.py raises; an unknown code is still shown, in readable form.
 const REASONS: Record<string, string> = {
   no_face_found: "No face was found, so nothing could be scored.",
-  few_faces: "Only a few faces could be analysed; the score rests on little evidence.",
-  few_face_samples: "Only a few faces could be analysed; the score rests on little evidence.",
-  small_faces: "The faces are small, and fine manipulation traces may be lost at this size.",
-  small_face: "The faces are small, and fine manipulation traces may be lost at this size.",
-  low_resolution: "The media is low resolution, which hides the traces the model looks for.",
-  near_threshold: "The score is close to the decision threshold; it could tip either way.",
-  score_near_threshold: "The score is close to the decision threshold; it could tip either way.",
-  tracks_disagree: "Different people in the video get very different scores.",
-  inconsistent_tracks: "Different people in the video get very different scores.",
-  inconsistent_scores: "The face scores vary a lot over time, so no single answer is clear.",
-  high_variance: "The face scores vary a lot over time, so no single answer is clear.",
-  low_detector_confidence: "The face detector was unsure about some of the faces.",
-  low_detection_confidence: "The face detector was unsure about some of the faces.",
-  short_video: "The video is very short, so few moments could be checked.",
-  multiple_faces: "Several faces appear; the verdict summarises all of them.",
-  explain_skipped: "The heat maps were skipped to stay within the time budget.",
+  too_few_faces: "No person was seen in enough frames; the score rests on only a few faces.",
+  scores_disagree: "The scores of the same face disagree from frame to frame, so no single answer is clear.",
 };
 
 /** A low-confidence reason code in words a non-specialist understands. */

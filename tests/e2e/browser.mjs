@@ -1,0 +1,272 @@
+// Browser scenarios against a running DeepScreen stack (nginx + API + worker), driven by
+// playwright-core with the system's Chromium (no browser is downloaded).
+// Started by tests/e2e/test_browser.py, which owns the stack and asserts on the results file.
+//
+// Inputs (environment): E2E_BASE_URL, E2E_CHROMIUM, E2E_VIDEO, E2E_IMAGE, E2E_OUT (a folder for
+// results.json, screenshots and traces). Each scenario records {ok, seconds, details|error}.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+// playwright-core is a dev dependency of the frontend; resolve it from there.
+const { chromium } = createRequire(join(repoRoot, "frontend", "package.json"))("playwright-core");
+
+const BASE = process.env.E2E_BASE_URL;
+const OUT = process.env.E2E_OUT;
+const VIDEO = process.env.E2E_VIDEO;
+const IMAGE = process.env.E2E_IMAGE;
+const VERDICT_TIMEOUT_MS = Number(process.env.E2E_VERDICT_TIMEOUT_MS ?? 240_000);
+if (!BASE || !OUT || !VIDEO || !IMAGE) throw new Error("E2E_BASE_URL, E2E_OUT, E2E_VIDEO and E2E_IMAGE are required");
+mkdirSync(OUT, { recursive: true });
+
+const results = {};
+const consoleErrors = [];
+const state = {};
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** A fresh context whose console and page errors are recorded, except the `expected` ones (HTTP errors a scenario provokes). */
+async function newPage(browser, name, options = {}, expected = []) {
+  const context = await browser.newContext({ baseURL: BASE, viewport: { width: 1200, height: 900 }, ...options });
+  const page = await context.newPage();
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const text = message.text();
+    if (expected.some((fragment) => text.includes(fragment))) return;
+    consoleErrors.push(`${name}: ${text}`);
+  });
+  page.on("pageerror", (error) => consoleErrors.push(`${name}: page error: ${error.message}`));
+  return { context, page };
+}
+
+async function scenario(name, run) {
+  const started = Date.now();
+  try {
+    const details = await run();
+    results[name] = { ok: true, seconds: (Date.now() - started) / 1000, details: details ?? {} };
+  } catch (error) {
+    results[name] = { ok: false, seconds: (Date.now() - started) / 1000, error: String(error?.stack ?? error) };
+  }
+  process.stderr.write(`[e2e] ${name}: ${results[name].ok ? "ok" : "FAILED"} in ${results[name].seconds.toFixed(1)} s\n`);
+}
+
+async function failureShot(page, name) {
+  try {
+    await page.screenshot({ path: join(OUT, `failure-${name}.png`), fullPage: true });
+  } catch {
+    // the page may be gone; the error itself is recorded
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.E2E_CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+
+try {
+  await scenario("analyze_video", async () => {
+    const { context, page } = await newPage(browser, "analyze_video");
+    try {
+      await page.goto("/");
+      check((await page.locator("h1").innerText()).includes("deepfake"), "the analyser page did not load");
+      await page.locator("[data-testid=file-input]").setInputFiles(VIDEO);
+      await page.waitForURL(/\/jobs\/[0-9a-f]{32}$/, { timeout: 60_000 });
+      const jobId = page.url().split("/").pop();
+      state.jobId = jobId;
+
+      // Follow the progress panel until the verdict shows, recording what the user saw.
+      const headlines = new Set();
+      const modes = new Set();
+      const deadline = Date.now() + VERDICT_TIMEOUT_MS;
+      while (!(await page.locator("[data-testid=verdict], [data-testid=job-failed]").count())) {
+        check(Date.now() < deadline, `no verdict after ${VERDICT_TIMEOUT_MS / 1000} s; saw ${[...headlines].join(" | ")}`);
+        const headline = page.locator("[data-testid=progress-headline]");
+        if (await headline.count()) headlines.add(await headline.innerText().catch(() => ""));
+        const mode = page.locator("[data-testid=live-mode]");
+        if (await mode.count()) modes.add(await mode.innerText().catch(() => ""));
+        await page.waitForTimeout(150);
+      }
+      check(!(await page.locator("[data-testid=job-failed]").count()), `the job failed: ${await page.locator("main").innerText()}`);
+      check(headlines.size >= 2, `expected to see the job progress through stages, saw: ${[...headlines].join(" | ")}`);
+      check(modes.has("Live"), `expected live updates over the event stream, saw modes: ${[...modes].join(", ")}`);
+
+      const verdict = page.locator("[data-testid=verdict]");
+      const label = await verdict.locator("[data-testid=verdict-label]").innerText();
+      const score = await verdict.locator("[data-testid=verdict-score]").innerText();
+      check(/^\d+(\.\d)?%$/.test(score), `the score is not a percentage: ${score}`);
+      check(await page.locator("[data-testid=timeline] [data-testid=threshold-line]").count() === 1, "no threshold line on the timeline");
+      const dots = await page.locator("[data-testid=timeline] circle").count();
+      check(dots >= 1, "the timeline shows no face scores");
+      const people = await page.locator("[data-testid=tracks] tbody tr").count();
+      check(people >= 1, "the people table is empty");
+
+      // Grad-CAM overlays and their frames, fetched through the artifacts route and decoded.
+      const overlays = page.locator("[data-testid=gallery] img");
+      check((await overlays.count()) >= 2, "no Grad-CAM overlays in the gallery");
+      await page.waitForFunction(
+        () => [...document.querySelectorAll("[data-testid=gallery] img")].every((img) => img.complete && img.naturalWidth > 0),
+        undefined,
+        { timeout: 20_000 },
+      );
+      const details = await page.locator("[data-testid=media-details]").innerText();
+      check(details.includes(basename(VIDEO)), "the details do not name the uploaded file");
+
+      const reportHref = await page.locator("[data-testid=download-report]").getAttribute("href");
+      const report = await page.evaluate(async (href) => (await fetch(href)).json(), reportHref);
+      check(typeof report.schema_version === "string" && Array.isArray(report.faces), "the JSON report is not an AnalysisResult");
+
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: join(OUT, "result.png"), fullPage: true });
+      return { jobId, label, score, dots, people, overlays: await overlays.count(), headlines: [...headlines], modes: [...modes] };
+    } catch (error) {
+      await failureShot(page, "analyze_video");
+      throw error;
+    } finally {
+      await context.close();
+    }
+  });
+
+  await scenario("rejected_file", async () => {
+    const { context, page } = await newPage(browser, "rejected_file", {}, ["status of 415"]);
+    try {
+      await page.goto("/");
+      await page.locator("[data-testid=file-input]").setInputFiles({
+        name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("These are notes, not a video.\n".repeat(20)),
+      });
+      const message = page.locator("[data-testid=error-message]");
+      await message.waitFor({ timeout: 20_000 });
+      const text = await message.innerText();
+      check(text.includes("not supported"), `unexpected message: ${text}`);
+      check(new URL(page.url()).pathname === "/", "a rejected file must not lead to a job page");
+      return { message: text };
+    } catch (error) {
+      await failureShot(page, "rejected_file");
+      throw error;
+    } finally {
+      await context.close();
+    }
+  });
+
+  await scenario("keyboard_upload", async () => {
+    const { context, page } = await newPage(browser, "keyboard_upload", {}, ["status of 422"]);
+    try {
+      await page.goto("/");
+      // Listen first: Chromium intercepts the file chooser only once the listener is registered.
+      const chooserOpened = page.waitForEvent("filechooser", { timeout: 15_000 });
+      chooserOpened.catch(() => undefined); // awaited below; never an unhandled rejection
+      let focused = "";
+      for (let i = 0; i < 12 && focused !== "dropzone"; i += 1) {
+        await page.keyboard.press("Tab");
+        focused = await page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? "");
+      }
+      check(focused === "dropzone", "the drop zone cannot be reached with Tab");
+      await page.keyboard.press("Enter");
+      const chooser = await chooserOpened;
+      await chooser.setFiles({ name: "empty.mp4", mimeType: "video/mp4", buffer: Buffer.alloc(0) });
+      await page.locator("[data-testid=error-message]").waitFor({ timeout: 20_000 });
+      return { message: await page.locator("[data-testid=error-message]").innerText() };
+    } catch (error) {
+      await failureShot(page, "keyboard_upload");
+      throw error;
+    } finally {
+      await context.close();
+    }
+  });
+
+  await scenario("history", async () => {
+    check(state.jobId, "needs the job from analyze_video");
+    const { context, page } = await newPage(browser, "history");
+    try {
+      await page.goto("/history");
+      const row = page.locator("[data-testid=history] tbody tr", { has: page.locator(`a[href="/jobs/${state.jobId}"]`) });
+      await row.waitFor({ timeout: 20_000 });
+      check((await row.innerText()).includes("succeeded"), `the job is not listed as succeeded: ${await row.innerText()}`);
+      await row.locator("a").click();
+      await page.locator("[data-testid=verdict]").waitFor({ timeout: 20_000 });
+      // A deep link loads the app directly (nginx falls back to index.html).
+      await page.reload();
+      await page.locator("[data-testid=verdict]").waitFor({ timeout: 20_000 });
+      return { url: page.url() };
+    } catch (error) {
+      await failureShot(page, "history");
+      throw error;
+    } finally {
+      await context.close();
+    }
+  });
+
+  await scenario("polling_fallback", async () => {
+    const { context, page } = await newPage(browser, "polling_fallback", {}, ["net::ERR_FAILED"]);
+    try {
+      let blocked = 0;
+      await context.route("**/api/jobs/*/events", (route) => {
+        blocked += 1;
+        return route.abort("failed");
+      });
+      const polls = [];
+      page.on("request", (request) => {
+        if (/\/api\/jobs\/[0-9a-f]{32}$/.test(new URL(request.url()).pathname)) polls.push(Date.now());
+      });
+      await page.goto("/");
+      await page.locator("[data-testid=file-input]").setInputFiles(IMAGE);
+      await page.waitForURL(/\/jobs\/[0-9a-f]{32}$/, { timeout: 60_000 });
+      await page.locator("[data-testid=verdict], [data-testid=job-failed]").first().waitFor({ timeout: VERDICT_TIMEOUT_MS });
+      const outcome = (await page.locator("[data-testid=verdict]").count()) ? "verdict" : "failed";
+      check(blocked >= 1, "the page never tried the event stream");
+      check(polls.length >= 2, `expected the page to poll the job after the stream failed, saw ${polls.length} reads`);
+      return { blocked, polls: polls.length, outcome };
+    } catch (error) {
+      await failureShot(page, "polling_fallback");
+      throw error;
+    } finally {
+      await context.close();
+    }
+  });
+
+  await scenario("phone_layout", async () => {
+    check(state.jobId, "needs the job from analyze_video");
+    const { context, page } = await newPage(browser, "phone_layout", { viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
+    try {
+      await page.goto(`/jobs/${state.jobId}`);
+      await page.locator("[data-testid=verdict]").waitFor({ timeout: 20_000 });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      check(overflow <= 0, `the page is ${overflow}px wider than a phone screen`);
+      check(await page.locator("nav[aria-label=Main]").isVisible(), "the navigation is hidden on a phone");
+      await page.screenshot({ path: join(OUT, "result-phone.png"), fullPage: false });
+      return { overflow };
+    } catch (error) {
+      await failureShot(page, "phone_layout");
+      throw error;
+    } finally {
+      await context.close();
+    }
+  });
+
+  await scenario("about_page", async () => {
+    const { context, page } = await newPage(browser, "about_page");
+    try {
+      await page.goto("/");
+      await page.getByRole("link", { name: "About" }).click();
+      const text = await page.locator("main").innerText();
+      check(text.includes("not legal or forensic proof"), "the about page does not say what a score is not");
+      return {};
+    } finally {
+      await context.close();
+    }
+  });
+
+  results.no_console_errors = consoleErrors.length === 0
+    ? { ok: true, seconds: 0, details: {} }
+    : { ok: false, seconds: 0, error: consoleErrors.join("\n") };
+} finally {
+  await browser.close();
+  writeFileSync(join(OUT, "results.json"), JSON.stringify(results, null, 2));
+}

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml.contracts import MediaLimits
@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     """A queued job untouched this long has its message sent again (lost message)."""
     REAPER_MODE: ReaperMode = ReaperMode.embedded
     REAPER_INTERVAL_SECONDS: float = 15.0
+
+    @field_validator("STORAGE_DIR", mode="before")
+    @classmethod
+    def _empty_means_default(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Self:

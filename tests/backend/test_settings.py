@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from backend.settings import Settings
+from backend.settings import REPO_ROOT, Settings
 
 
 def test_embedded_defaults_need_no_server(tmp_path: Path) -> None:
@@ -44,3 +44,11 @@ def test_hard_time_limit_must_exceed_the_soft_one() -> None:
 def test_stale_threshold_must_allow_for_missed_heartbeats() -> None:
     with pytest.raises(ValidationError, match="STALE_AFTER_SECONDS"):
         Settings(_env_file=None, HEARTBEAT_SECONDS=10, STALE_AFTER_SECONDS=15)
+
+
+def test_env_example_lists_every_setting_with_its_default() -> None:
+    example = REPO_ROOT / ".env.example"
+    text = example.read_text()
+    for name in Settings.model_fields:
+        assert f"{name}=" in text, f"{name} is missing from .env.example"
+    assert Settings(_env_file=example) == Settings(_env_file=None)

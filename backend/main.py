@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.staticfiles import StaticFiles
 
 from backend.db import Database
 from backend.deps import MetricsDep
@@ -28,6 +27,7 @@ from backend.metrics import Metrics, MetricsMiddleware
 from backend.middleware import RequestIdMiddleware
 from backend.queue import JobQueue, create_celery
 from backend.settings import ReaperMode, Settings, get_settings
+from backend.webapp import SinglePageApp
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The built web app, served at / in the embedded default; a team deployment serves it from nginx.
     if (settings.FRONTEND_DIST / "index.html").is_file():
-        app.mount("/", StaticFiles(directory=settings.FRONTEND_DIST, html=True), name="frontend")
+        app.mount("/", SinglePageApp(settings.FRONTEND_DIST), name="frontend")
     return app
 
 

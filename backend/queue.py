@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from backend.settings import ReaperMode, Settings
 
@@ -30,6 +30,7 @@ REAP_TASK = "job.reap"
 IMAGE_QUEUE = "images"
 VIDEO_QUEUE = "videos"
 MAINTENANCE_QUEUE = "maintenance"
+QUEUES = (IMAGE_QUEUE, VIDEO_QUEUE, MAINTENANCE_QUEUE)
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -50,7 +51,8 @@ def create_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
-        task_queues=[Queue(IMAGE_QUEUE), Queue(VIDEO_QUEUE), Queue(MAINTENANCE_QUEUE)],
+        # One direct exchange per queue, so routing is explicit on every broker (tests/backend/test_queue.py).
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_default_queue=MAINTENANCE_QUEUE,
         task_routes={REAP_TASK: {"queue": MAINTENANCE_QUEUE}},
         broker_transport_options=transport_options,

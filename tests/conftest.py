@@ -45,6 +45,11 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # kombu's SQLAlchemy transport (the embedded broker) uses a loader option SQLAlchemy 2.1 deprecates.
+    config.addinivalue_line("filterwarnings", "ignore:The ``noload`` loader strategy:DeprecationWarning")
+
+
 def data_dir() -> Path:
     """The shared face data: `<repo>/../shared/data`, or DEEPSCREEN_DATA_DIR (tests and tools only)."""
     return Path(os.environ.get("DEEPSCREEN_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))

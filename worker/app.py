@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from celery.signals import setup_logging
+
+from backend.logs import configure_logging
 from backend.queue import create_celery
 from backend.settings import get_settings
 
 celery_app = create_celery(get_settings())
 celery_app.conf.include = ["worker.tasks"]
+celery_app.conf.worker_redirect_stdouts = False
 app = celery_app
 """`celery -A worker.app` looks for `app` (or `celery`) in this module."""
+
+
+@setup_logging.connect
+def _configure_logging(**_kwargs: Any) -> None:
+    """Use DeepScreen's log format (with job ids) for Celery's own records too, instead of Celery's setup."""
+    configure_logging(get_settings().LOG_LEVEL)

@@ -163,11 +163,11 @@ try {
       const chooserOpened = page.waitForEvent("filechooser", { timeout: 15_000 });
       chooserOpened.catch(() => undefined); // awaited below; never an unhandled rejection
       let focused = "";
-      for (let i = 0; i < 12 && focused !== "dropzone"; i += 1) {
+      for (let i = 0; i < 12 && focused !== "choose-file"; i += 1) {
         await page.keyboard.press("Tab");
         focused = await page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? "");
       }
-      check(focused === "dropzone", "the drop zone cannot be reached with Tab");
+      check(focused === "choose-file", "the file button cannot be reached with Tab");
       await page.keyboard.press("Enter");
       const chooser = await chooserOpened;
       await chooser.setFiles({ name: "empty.mp4", mimeType: "video/mp4", buffer: Buffer.alloc(0) });

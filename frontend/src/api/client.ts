@@ -19,7 +19,8 @@ export type MediaInfo = Schemas["MediaInfo"];
 
 export const FINAL_STATES: ReadonlySet<JobState> = new Set<JobState>(["succeeded", "failed", "canceled"]);
 
-export const api = createClient<paths>({ baseUrl: "", credentials: "same-origin" });
+// Same origin as the page (nginx or the API serves both); absolute so it also works outside a page.
+export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? "", credentials: "same-origin" });
 
 /** The API's error body: `{"error": {"code", "message", "details"}, "request_id"}`. */
 export interface ErrorBody {

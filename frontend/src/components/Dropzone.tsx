@@ -1,4 +1,4 @@
-import { useId, useRef, useState, type DragEvent, type KeyboardEvent } from "react";
+import { useId, useRef, useState, type DragEvent } from "react";
 
 import { formatBytes } from "../lib/format";
 
@@ -9,12 +9,12 @@ export interface DropzoneProps {
 }
 
 /**
- * Drop a file or pick one. The whole zone is one focusable button (Enter/Space open the file
- * picker), so it works without a mouse; the real `<input type=file>` stays in the DOM for
- * assistive tools and browser automation.
+ * Drop a file anywhere on the zone, or use its "Choose a file" button (the keyboard and
+ * screen-reader path: a real button, nothing nested in a fake one). The file input stays in the
+ * DOM, hidden, for the button and for browser automation.
  */
 export function Dropzone({ onFile, disabled = false, accept }: DropzoneProps) {
-  const inputId = useId();
+  const hintId = useId();
   const inputRef = useRef<HTMLInputElement>(null);
   const [dragging, setDragging] = useState(false);
   const [chosen, setChosen] = useState<File | null>(null);
@@ -25,28 +25,20 @@ export function Dropzone({ onFile, disabled = false, accept }: DropzoneProps) {
     onFile(file);
   };
 
+  const choose = () => {
+    if (!disabled) inputRef.current?.click();
+  };
+
   const onDrop = (event: DragEvent<HTMLDivElement>) => {
     event.preventDefault();
     setDragging(false);
     take(event.dataTransfer.files[0]);
   };
 
-  const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {
-    if (event.key === "Enter" || event.key === " ") {
-      event.preventDefault();
-      inputRef.current?.click();
-    }
-  };
-
   return (
     <div
       className={`dropzone${dragging ? " dropzone-active" : ""}${disabled ? " dropzone-disabled" : ""}`}
-      role="button"
-      tabIndex={disabled ? -1 : 0}
-      aria-disabled={disabled}
-      aria-describedby={`${inputId}-hint`}
-      onClick={() => !disabled && inputRef.current?.click()}
-      onKeyDown={onKeyDown}
+      onClick={choose}
       onDragOver={(event) => {
         event.preventDefault();
         if (!disabled) setDragging(true);
@@ -58,13 +50,22 @@ export function Dropzone({ onFile, disabled = false, accept }: DropzoneProps) {
       <svg aria-hidden="true" viewBox="0 0 24 24" width="40" height="40" className="dropzone-icon">
         <path d="M12 16V4m0 0-4 4m4-4 4 4M4 16v3a1 1 0 0 0 1 1h14a1 1 0 0 0 1-1v-3" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round" />
       </svg>
-      <p className="dropzone-title">
-        <label htmlFor={inputId} onClick={(event) => event.stopPropagation()}>
-          Drop an image or a video here, or <span className="link-like">choose a file</span>
-        </label>
-      </p>
-      <p id={`${inputId}-hint`} className="muted small">
-        JPEG, PNG, WebP images; MP4, MOV, WebM, MKV, AVI videos.
+      <p className="dropzone-title">Drop an image or a video here</p>
+      <button
+        type="button"
+        className="button"
+        disabled={disabled}
+        aria-describedby={hintId}
+        data-testid="choose-file"
+        onClick={(event) => {
+          event.stopPropagation();
+          choose();
+        }}
+      >
+        Choose a file
+      </button>
+      <p id={hintId} className="muted small">
+        JPEG, PNG or WebP images; MP4, MOV, WebM, MKV or AVI videos.
       </p>
       {chosen ? (
         <p className="small">
@@ -73,12 +74,12 @@ export function Dropzone({ onFile, disabled = false, accept }: DropzoneProps) {
       ) : null}
       <input
         ref={inputRef}
-        id={inputId}
         className="visually-hidden"
         type="file"
         accept={accept}
         disabled={disabled}
         tabIndex={-1}
+        aria-hidden="true"
         data-testid="file-input"
         onClick={(event) => event.stopPropagation()}
         onChange={(event) => {

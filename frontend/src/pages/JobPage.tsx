@@ -105,6 +105,9 @@ export function JobPage() {
           </button>
         </div>
       </div>
+      <p className="visually-hidden" role="status">
+        {final ? `Analysis ${job.state}.` : ""}
+      </p>
       <ErrorMessage error={error} />
       {!final ? <ProgressPanel view={view} mode={mode} /> : null}
       {job.state === "failed" ? (

@@ -115,7 +115,9 @@ class Nginx:
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self, *extra: str) -> list[str]:
-        return [self.binary, "-p", str(self.workdir), "-c", str(self.workdir / "nginx.conf"), *extra]
+        # -e: the error log before the config is read (the default path may not be writable).
+        prefix = ["-p", str(self.workdir), "-e", str(self.workdir / "logs" / "error.log")]
+        return [self.binary, *prefix, "-c", str(self.workdir / "nginx.conf"), *extra]
 
     def check(self) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.command("-t"), capture_output=True, text=True, timeout=30)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from backend.queue import MAINTENANCE_QUEUE
 from backend.settings import get_settings
 from worker.app import celery_app
@@ -9,6 +11,12 @@ from worker.app import celery_app
 
 def main() -> None:
     settings = get_settings()
+    if not settings.MODEL_CHECKPOINT.is_file():
+        # Refuse to start rather than fail every job: an operator sees this at once.
+        sys.exit(
+            f"deepscreen worker: no model checkpoint at {settings.MODEL_CHECKPOINT}. "
+            "Set MODEL_CHECKPOINT to a DeepScreen .safetensors checkpoint (see .env.example)."
+        )
     queues = [q.strip() for q in settings.WORKER_QUEUES.split(",") if q.strip()]
     celery_app.worker_main([
         "worker",

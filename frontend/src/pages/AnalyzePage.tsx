@@ -28,9 +28,9 @@ export function AnalyzePage() {
       const created = await uploadFile(file, { onProgress: setProgress, signal: controller.signal });
       navigate(`/jobs/${encodeURIComponent(created.id)}`);
     } catch (exc) {
+      setProgress(null);
       if (exc instanceof DOMException && exc.name === "AbortError") return;
       setError(exc);
-      setProgress(null);
     }
   };
 

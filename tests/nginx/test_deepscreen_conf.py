@@ -7,6 +7,7 @@ import gzip
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +156,55 @@ def test_an_api_that_is_down_answers_a_json_503(tmp_path: Path, stack: tuple[Ngi
         response = httpx.get(nginx.url + "/api/jobs")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
+
+
+class UpgradeEchoServer:
+    """A minimal upstream that accepts an HTTP Upgrade (as a WebSocket endpoint would) and then
+    echoes raw bytes, recording the request headers nginx forwarded."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.request_head = b""
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            while b"\r\n\r\n" not in self.request_head:
+                self.request_head += connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            while data := connection.recv(4096):
+                connection.sendall(data)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_websocket_upgrades_are_tunnelled_to_the_api(tmp_path: Path) -> None:
+    upstream = UpgradeEchoServer()
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("x")
+    try:
+        with serve_nginx(tmp_path / "nginx", api_addresses=[f"127.0.0.1:{upstream.port}"], root=site) as nginx:
+            with socket.create_connection(("127.0.0.1", nginx.port), timeout=10) as sock:
+                sock.sendall(
+                    b"GET /api/jobs/abc/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                )
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += sock.recv(4096)
+                assert head.startswith(b"HTTP/1.1 101"), head
+                sock.sendall(b"ping through the tunnel")
+                echoed = b""
+                while len(echoed) < len(b"ping through the tunnel"):
+                    echoed += sock.recv(4096)
+    finally:
+        upstream.close()
+    assert echoed == b"ping through the tunnel"
+    forwarded = upstream.request_head.lower()
+    assert b"upgrade: websocket" in forwarded
+    assert b"connection: upgrade" in forwarded

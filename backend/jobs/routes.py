@@ -13,15 +13,11 @@ from sqlalchemy.orm import Session
 from backend.deps import JobQueueDep, MetricsDep, SessionDep, SettingsDep, StorageDep
 from backend.errors import NotFound, from_analysis_error
 from backend.jobs import service
-from backend.jobs.models import Job
+from backend.jobs.models import Job, JobState
 from backend.jobs.schemas import JobCreated, JobError, JobLinks, JobList, JobPublic
 from backend.jobs.service import AcceptedMedia
-from backend.jobs.storage import Storage
 from backend.jobs.upload import receive_upload
-from backend.metrics import Metrics
-from backend.queue import JobQueue
-from backend.settings import Settings
-from ml.contracts import AnalysisError, MediaInfo
+from ml.contracts import AnalysisError, MediaInfo, Stage
 from ml.media import probe
 
 router = APIRouter(prefix="/api", tags=["jobs"])
@@ -80,23 +76,14 @@ def to_public(session: Session, job: Job) -> JobPublic:
         else None
     )
     return JobPublic(
-        id=job.id, state=job.state, stage=job.stage, progress=job.progress, kind=job.kind,
+        id=job.id, state=JobState(job.state), stage=Stage(job.stage) if job.stage else None,
+        progress=job.progress, kind=job.kind,
         media_format=job.media_format, original_filename=job.original_filename, size_bytes=job.size_bytes,
         sha256=job.sha256, media=MediaInfo.model_validate(job.media_info) if job.media_info else None,
         queue_position=service.queue_position(session, job), attempts=job.attempts, reused_from=job.reused_from,
         error=error, result=job.result, created_at=job.created_at, started_at=job.started_at,
         finished_at=job.finished_at, updated_at=job.updated_at, links=links(job.id),
     )
-
-
-def _submit(
-    response: Response, session: Session, media: AcceptedMedia, force: bool,
-    settings: Settings, storage: Storage, queue: JobQueue, metrics: Metrics,
-) -> JobCreated:
-    job = service.submit(session, media=media, force=force, settings=settings, storage=storage, queue=queue)
-    metrics.jobs_submitted.labels(job.kind, str(job.reused_from is not None).lower()).inc()
-    response.headers["Location"] = f"/api/jobs/{job.id}"
-    return JobCreated(id=job.id, state=job.state, reused_from=job.reused_from, links=links(job.id))
 
 
 ForceQuery = Annotated[
@@ -113,31 +100,20 @@ def create_job(
     storage: StorageDep, queue: JobQueueDep, metrics: MetricsDep, force: ForceQuery = False,
 ) -> JobCreated:
     """Submit an image or video (multipart field `file`) for analysis; the kind is detected from its bytes."""
-    return _submit(response, session, media, force, settings, storage, queue, metrics)
+    job = service.submit(session, media=media, force=force, settings=settings, storage=storage, queue=queue)
+    metrics.jobs_submitted.labels(job.kind, str(job.reused_from is not None).lower()).inc()
+    response.headers["Location"] = f"/api/jobs/{job.id}"
+    return JobCreated(id=job.id, state=JobState(job.state), reused_from=job.reused_from, links=links(job.id))
 
 
-@router.post(
-    "/analyze-image", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated,
-    openapi_extra=_UPLOAD_BODY, responses=_UPLOAD_ERRORS,
-)
-def analyze_image(
-    response: Response, session: SessionDep, media: AcceptedMediaDep, settings: SettingsDep,
-    storage: StorageDep, queue: JobQueueDep, metrics: MetricsDep, force: ForceQuery = False,
-) -> JobCreated:
-    """Alias of POST /api/jobs, kept for clients of other deepfake-screening APIs."""
-    return _submit(response, session, media, force, settings, storage, queue, metrics)
-
-
-@router.post(
-    "/analyze-video", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated,
-    openapi_extra=_UPLOAD_BODY, responses=_UPLOAD_ERRORS,
-)
-def analyze_video(
-    response: Response, session: SessionDep, media: AcceptedMediaDep, settings: SettingsDep,
-    storage: StorageDep, queue: JobQueueDep, metrics: MetricsDep, force: ForceQuery = False,
-) -> JobCreated:
-    """Alias of POST /api/jobs, kept for clients of other deepfake-screening APIs."""
-    return _submit(response, session, media, force, settings, storage, queue, metrics)
+# Aliases kept for clients of other deepfake-screening APIs; the kind still comes from the bytes.
+for _alias in ("/analyze-image", "/analyze-video"):
+    router.add_api_route(
+        _alias, create_job, methods=["POST"], status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated,
+        openapi_extra=_UPLOAD_BODY, responses=_UPLOAD_ERRORS, operation_id=_alias[1:].replace("-", "_"),
+        summary=f"POST /api{_alias}: alias of POST /api/jobs",
+        description="Same as POST /api/jobs, kept for clients of other deepfake-screening APIs.",
+    )
 
 
 @router.get("/jobs", response_model=JobList)

@@ -91,11 +91,17 @@ def test_built_frontend_is_served_at_the_root(env: dict[str, str], tmp_path) -> 
     (dist / "index.html").write_text("<!doctype html><title>DeepScreen</title>")
     with TestClient(create_app(make_settings({**env, "FRONTEND_DIST": str(dist)}))) as client:
         page = client.get("/")
+        deep_link = client.get("/jobs/0123abcd")
         api = client.get("/api/health/live")
+        missing_api = client.get("/api/no-such-route")
 
     assert page.status_code == 200
     assert "DeepScreen" in page.text
+    assert deep_link.status_code == 200, "client-side routes get the app"
+    assert "DeepScreen" in deep_link.text
     assert api.json()["status"] == "ok"
+    assert missing_api.status_code == 404
+    assert missing_api.json()["error"]["code"] == "not_found"
 
 
 def test_unexpected_errors_are_500_without_internals(settings: Settings) -> None:

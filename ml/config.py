@@ -33,6 +33,10 @@ class PipelineConfig(BaseModel):
         description="Inputs are already face crops (e.g. the DFDC crop set): skip detection and use the "
         "whole image as the face box.",
     )
+    detect_every: int = Field(
+        default=4, ge=1, description="In videos, search every Nth sampled frame whole and only around known "
+        "faces between (1: every frame whole).",
+    )
     detect_width: int = Field(default=640, ge=64, description="Frames wider than this are downscaled for detection.")
     min_face_px: int = Field(default=40, ge=1, description="Smallest face side kept, in original pixels.")
     face_confidence: float = Field(default=0.9, ge=0.0, le=1.0, description="Smallest MTCNN probability kept.")

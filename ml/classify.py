@@ -102,7 +102,7 @@ class Classifier:
         # a clone made outside inference mode can take part in autograd (Grad-CAM's head backward)
         return logits.float(), features.float().clone()
 
-    def _open_onnx(self, cache_dir: Path | None):  # noqa: ANN202 - onnxruntime is imported lazily
+    def _open_onnx(self, cache_dir: Path | None):
         from ml.onnx_export import cached_onnx
 
         try:

@@ -42,7 +42,7 @@ def second_face_photo(shared_data: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def detector():  # noqa: ANN201 - imports torch lazily so collection stays light
+def detector():
     from ml.faces import FaceDetector
 
     return FaceDetector("cpu")

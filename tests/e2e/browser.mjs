@@ -11,7 +11,9 @@ import { fileURLToPath } from "node:url";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 // playwright-core is a dev dependency of the frontend; resolve it from there.
-const { chromium } = createRequire(join(repoRoot, "frontend", "package.json"))("playwright-core");
+const requireFromFrontend = createRequire(join(repoRoot, "frontend", "package.json"));
+const { chromium } = requireFromFrontend("playwright-core");
+const AXE = requireFromFrontend.resolve("axe-core/axe.min.js");
 
 const BASE = process.env.E2E_BASE_URL;
 const OUT = process.env.E2E_OUT;
@@ -261,6 +263,34 @@ try {
     } finally {
       await context.close();
     }
+  });
+
+  await scenario("accessibility", async () => {
+    // axe-core's WCAG 2.1 A/AA rules on every page; serious and critical findings fail.
+    check(state.jobId, "needs the job from analyze_video");
+    // bypassCSP: axe is injected as an inline script, which the app's CSP rightly refuses.
+    const { context, page } = await newPage(browser, "accessibility", { bypassCSP: true });
+    const findings = {};
+    try {
+      for (const path of ["/", `/jobs/${state.jobId}`, "/history", "/about"]) {
+        await page.goto(path);
+        await page.locator("main h1").first().waitFor({ timeout: 20_000 });
+        if (path.startsWith("/jobs/")) await page.locator("[data-testid=verdict]").waitFor({ timeout: 20_000 });
+        await page.addScriptTag({ path: AXE });
+        const violations = await page.evaluate(async () => {
+          const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+          return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+        });
+        findings[path] = violations;
+      }
+    } finally {
+      await context.close();
+    }
+    const serious = Object.entries(findings).flatMap(([path, violations]) =>
+      violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${path}: ${v.id} (${v.help}, ${v.nodes} nodes)`),
+    );
+    check(serious.length === 0, `accessibility violations:\n${serious.join("\n")}`);
+    return { findings };
   });
 
   results.no_console_errors = consoleErrors.length === 0

@@ -131,5 +131,9 @@ def test_the_about_page_says_what_a_score_is_not(browser_results: dict[str, Any]
     _passed(browser_results, "about_page")
 
 
+def test_pages_have_no_serious_accessibility_violations(browser_results: dict[str, Any]) -> None:
+    _passed(browser_results, "accessibility")
+
+
 def test_no_console_errors(browser_results: dict[str, Any]) -> None:
     _passed(browser_results, "no_console_errors")

@@ -11,10 +11,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Analyze Image
-         * @description Alias of POST /api/jobs, kept for clients of other deepfake-screening APIs.
+         * POST /api/analyze-image: alias of POST /api/jobs
+         * @description Same as POST /api/jobs, kept for clients of other deepfake-screening APIs.
          */
-        post: operations["analyze_image_api_analyze_image_post"];
+        post: operations["analyze_image"];
         delete?: never;
         options?: never;
         head?: never;
@@ -31,10 +31,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Analyze Video
-         * @description Alias of POST /api/jobs, kept for clients of other deepfake-screening APIs.
+         * POST /api/analyze-video: alias of POST /api/jobs
+         * @description Same as POST /api/jobs, kept for clients of other deepfake-screening APIs.
          */
-        post: operations["analyze_video_api_analyze_video_post"];
+        post: operations["analyze_video"];
         delete?: never;
         options?: never;
         head?: never;
@@ -543,7 +543,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    analyze_image_api_analyze_image_post: {
+    analyze_image: {
         parameters: {
             query?: {
                 /** @description Analyse again even if this file was analysed before by the same model. */
@@ -601,7 +601,7 @@ export interface operations {
             };
         };
     };
-    analyze_video_api_analyze_video_post: {
+    analyze_video: {
         parameters: {
             query?: {
                 /** @description Analyse again even if this file was analysed before by the same model. */

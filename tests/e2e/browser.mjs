@@ -79,8 +79,25 @@ try {
     try {
       await page.goto("/");
       check((await page.locator("h1").innerText()).includes("deepfake"), "the analyser page did not load");
+      // A slow uplink (about 2 s for the clip) so the upload progress bar has something to show.
+      const cdp = await context.newCDPSession(page);
+      await cdp.send("Network.enable");
+      await cdp.send("Network.emulateNetworkConditions", {
+        offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 300 * 1024,
+      });
       await page.locator("[data-testid=file-input]").setInputFiles(VIDEO);
+      const bar = page.locator("[data-testid=upload-progress] progress");
+      await bar.waitFor({ timeout: 10_000 });
+      const uploadFractions = new Set();
+      while (!/\/jobs\//.test(page.url()) && uploadFractions.size < 50) {
+        const value = await bar.getAttribute("value").catch(() => null);
+        if (value !== null) uploadFractions.add(Number(value));
+        await page.waitForTimeout(100);
+      }
       await page.waitForURL(/\/jobs\/[0-9a-f]{32}$/, { timeout: 60_000 });
+      await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+      const partial = [...uploadFractions].filter((fraction) => fraction > 0 && fraction < 1);
+      check(partial.length >= 1, `the upload bar never showed partial progress: ${[...uploadFractions].join(", ")}`);
       const jobId = page.url().split("/").pop();
       state.jobId = jobId;
 
@@ -127,7 +144,10 @@ try {
 
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: join(OUT, "result.png"), fullPage: true });
-      return { jobId, label, score, dots, people, overlays: await overlays.count(), headlines: [...headlines], modes: [...modes] };
+      return {
+        jobId, label, score, dots, people, overlays: await overlays.count(), headlines: [...headlines], modes: [...modes],
+        uploadProgress: partial,
+      };
     } catch (error) {
       await failureShot(page, "analyze_video");
       throw error;

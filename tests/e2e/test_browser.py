@@ -63,7 +63,7 @@ def browser_results(tmp_path_factory: pytest.TempPathFactory, model_checkpoint: 
     env = {
         "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "VAR_DIR": str(tmp / "var"), "DATABASE_URL": database_url,
         "REDIS_URL": "", "MODEL_CHECKPOINT": str(model_checkpoint), "FRONTEND_DIST": str(tmp / "no-frontend"),
-        "REAPER_MODE": "off", "PIPELINE_FRAMES": "16", "PIPELINE_EXPLAIN_TOP_K": "3", "LOG_LEVEL": "INFO",
+        "REAPER_MODE": "off", "PIPELINE_FRAMES": "12", "PIPELINE_EXPLAIN_TOP_K": "3", "LOG_LEVEL": "INFO",
     }
     out = tmp / "browser"
     worker = WorkerProcess(env, tmp / "worker.log", "e2e")
@@ -104,6 +104,7 @@ def test_a_real_clip_shows_progress_then_a_verdict_with_overlays(browser_results
     assert details["overlays"] >= 2
     assert details["people"] >= 1
     assert "Live" in details["modes"]
+    assert details["uploadProgress"], "the upload progress bar never moved"
 
 
 def test_a_rejected_file_is_explained(browser_results: dict[str, Any]) -> None:

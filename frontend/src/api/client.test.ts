@@ -16,6 +16,7 @@ describe("ApiError.fromBody", () => {
   it("explains answers that are not the API's shape by their status", () => {
     expect(ApiError.fromBody(413, "<html>Request Entity Too Large</html>").code).toBe("too_large");
     expect(ApiError.fromBody(0, null).code).toBe("network");
-    expect(ApiError.fromBody(502, null).code).toBe("http_502");
+    expect(ApiError.fromBody(502, null).code).toBe("unavailable");
+    expect(ApiError.fromBody(409, null).code).toBe("http_409");
   });
 });

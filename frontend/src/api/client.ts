@@ -52,6 +52,7 @@ export class ApiError extends Error {
     }
     if (status === 413) return new ApiError(status, "too_large", "The file is larger than this service accepts.");
     if (status === 0) return new ApiError(0, "network", "The server could not be reached.");
+    if (status >= 500) return new ApiError(status, "unavailable", `The server answered with status ${status}.`);
     return new ApiError(status, `http_${status}`, `The server answered with status ${status}.`);
   }
 }

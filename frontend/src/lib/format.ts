@@ -26,6 +26,7 @@ const ERRORS: Record<string, string> = {
   timeout: "The analysis took too long and was stopped.",
   internal: "Something went wrong on our side. Please try again later.",
   network: "The server could not be reached. Check your connection and try again.",
+  unavailable: "The service is temporarily unavailable. Please try again in a moment.",
   not_found: "This job does not exist, or you are not allowed to see it.",
 };
 

@@ -24,8 +24,8 @@ export function AboutPage() {
           that leave the face untouched can all go unnoticed.
         </li>
         <li>
-          <strong>Inconclusive</strong>: too few or too small faces, scores close to the threshold, or people who disagree.
-          The reasons are listed with the result.
+          <strong>Inconclusive</strong>: the model had too few faces to go on, or the same face scored very differently from
+          frame to frame. The reasons are listed with the result.
         </li>
       </ul>
       <h2>What it does not mean</h2>
@@ -33,8 +33,9 @@ export function AboutPage() {
         <li>It is not legal or forensic proof, and must not be the only basis for a decision about a person.</li>
         <li>It does not say who made the media, whether it was edited in other ways, or whether its content is true.</li>
         <li>
-          Scores are calibrated on the data sets the model was evaluated on; on other kinds of media (other generators,
-          cameras, compression) they can be less reliable.
+          The model learned from particular public data sets; on other kinds of media (other generators, cameras,
+          compression) its scores can be less reliable. The model card in the project's documentation says how it was
+          measured.
         </li>
       </ul>
       <h2>The heat maps</h2>

@@ -1,11 +1,17 @@
 import { useEffect, useRef, useState } from "react";
 import { useNavigate } from "react-router-dom";
 
+import { ApiError } from "../api/client";
 import { uploadFile } from "../api/upload";
 import { Dropzone } from "../components/Dropzone";
 import { ErrorMessage } from "../components/ErrorMessage";
 
 const ACCEPT = "image/jpeg,image/png,image/webp,video/mp4,video/quicktime,video/webm,video/x-matroska,video/x-msvideo,.mkv,.avi,.mov";
+
+/** A 4xx answer is about the file; anything else is about the service or the network. */
+function isRejection(error: unknown): boolean {
+  return error instanceof ApiError && error.status >= 400 && error.status < 500;
+}
 
 /** Upload a file; once the API has accepted it, the job page takes over. */
 export function AnalyzePage() {
@@ -58,7 +64,7 @@ export function AnalyzePage() {
             </button>
           </div>
         ) : null}
-        <ErrorMessage error={error} title="This file was not accepted" />
+        <ErrorMessage error={error} title={isRejection(error) ? "This file was not accepted" : "The upload did not go through"} />
         <p className="muted small">
           Files are private to you. A score is an estimate from a machine-learning model, not legal proof.
         </p>

@@ -201,7 +201,7 @@ class WorkerProcess:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM)  # warm shutdown; the main process stops its pool
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:

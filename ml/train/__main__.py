@@ -1,0 +1,70 @@
+"""`python -m ml.train`: train, calibrate and export the classifier (see docs/training.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ml.train.data import default_cache_dir, default_data_dir
+from ml.train.train import TrainSettings, train
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
+    defaults = TrainSettings(out_dir=Path("runs/lite0"), data_dir=default_data_dir(), cache_dir=default_cache_dir())
+    parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__)
+    parser.add_argument("--out", type=Path, default=defaults.out_dir, help="run directory (checkpoints, logs)")
+    parser.add_argument("--data-dir", type=Path, default=defaults.data_dir)
+    parser.add_argument("--cache-dir", type=Path, default=defaults.cache_dir)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--samples-per-epoch", type=int, default=defaults.samples_per_epoch)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--input-size", type=int, default=defaults.input_size)
+    parser.add_argument("--crop-margin", type=float, default=defaults.crop_margin)
+    parser.add_argument("--freeze-blocks", type=int, default=defaults.freeze_blocks,
+                        help="freeze the stem and this many EfficientNet stages (0 trains everything)")
+    parser.add_argument("--architecture", default=defaults.architecture, help="any timm EfficientNet name")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="timm state dict to start from (required for architectures other than efficientnet_lite0)")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads (0: torch default)")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
+    parser.add_argument("--export", type=Path, default=defaults.export,
+                        help="where the calibrated checkpoint goes (default: the shipped model path)")
+    parser.add_argument("--version", default=defaults.version)
+    parser.add_argument("--no-lfw", action="store_true", help="train on DFDC (+ self-blends) only")
+    parser.add_argument("--max-minutes", type=float, default=0.0,
+                        help="stop after the epoch that crosses this budget, then calibrate (0: off)")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/state.pt")
+    args = parser.parse_args(argv)
+    settings = TrainSettings(
+        out_dir=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir, epochs=args.epochs,
+        samples_per_epoch=args.samples_per_epoch, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, input_size=args.input_size, crop_margin=args.crop_margin,
+        freeze_blocks=args.freeze_blocks, architecture=args.architecture, init=args.init, seed=args.seed,
+        device=args.device, threads=args.threads, workers=args.workers, export=args.export,
+        version=args.version, use_lfw=not args.no_lfw, max_minutes=args.max_minutes,
+    )
+    return settings, args.resume
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, resume = parse_args(argv)
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(settings.out_dir / "train.log")],
+    )
+    summary = train(settings, resume=resume)
+    json.dump(summary, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

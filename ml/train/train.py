@@ -1,0 +1,295 @@
+"""Fine-tune the real/fake classifier, checkpoint every epoch, calibrate on validation, export.
+
+The loop is deliberately small: one `TrainMix` dataset over cached crops, AdamW with a warm-up
+then cosine schedule, early blocks frozen (they hold generic edge/colour filters and cost most of
+the backward pass at high resolution), bf16 autocast on CUDA, channels-last everywhere.
+`state.pt` in the run directory holds model + optimiser + schedule after each epoch; `--resume`
+continues from it and replays exactly the epochs that remain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader
+from tqdm import tqdm
+
+from ml.model import DEFAULT_CHECKPOINT, ModelConfig, load_checkpoint, save_checkpoint
+from ml.pretrained import IMAGENET_MEAN, IMAGENET_STD, init_classifier
+from ml.train.calibrate import balanced_accuracy_threshold, fit_temperature
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "state.pt"
+
+
+@dataclass
+class TrainSettings:
+    """Everything that defines a run; stored in the run directory and in `state.pt`."""
+
+    out_dir: Path
+    data_dir: Path
+    cache_dir: Path
+    epochs: int = 6
+    samples_per_epoch: int = 14000
+    batch_size: int = 32
+    lr: float = 6e-4
+    weight_decay: float = 0.02
+    warmup_steps: int = 100
+    input_size: int = 160
+    crop_margin: float = -0.1
+    freeze_blocks: int = 3
+    architecture: str = "efficientnet_lite0"
+    init: Path | None = None
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    workers: int = 1
+    val_monitor: int = 1000
+    export: Path | None = DEFAULT_CHECKPOINT
+    version: str = field(default_factory=lambda: f"1.0.0+{datetime.now(UTC):%Y%m%d}")
+    model_id: str = "deepscreen-effnet-lite0"
+    use_lfw: bool = True
+    max_minutes: float = 0.0
+    """Safety stop: after an epoch that ends past this many minutes, skip the remaining epochs and
+    calibrate what exists (the cosine schedule is then cut short; logged and in the summary). 0 = off."""
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(
+            architecture=self.architecture, input_size=self.input_size, crop_margin=self.crop_margin,
+            mean=IMAGENET_MEAN, std=IMAGENET_STD, model_id=self.model_id, version=self.version,
+        )
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def freeze_early(model: torch.nn.Module, blocks: int) -> list[torch.nn.Module]:
+    """Freeze the stem and the first `blocks` stages; returns the frozen modules (kept in eval)."""
+    frozen: list[torch.nn.Module] = []
+    if blocks <= 0:
+        return frozen
+    frozen = [model.conv_stem, model.bn1, *list(model.blocks)[:blocks]]
+    for module in frozen:
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+    return frozen
+
+
+def cosine_with_warmup(total_steps: int, warmup: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw logits and labels over `loader` (model put in eval mode)."""
+    model.eval()
+    logits, labels = [], []
+    for images, targets in loader:
+        images = images.to(device).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            out = model(images)[:, 0]
+        logits.append(out.float().cpu().numpy())
+        labels.append(targets.numpy())
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else float("nan")
+
+
+def _loader(dataset, settings: TrainSettings, *, shuffle: bool, device: torch.device) -> DataLoader:
+    return DataLoader(
+        dataset, batch_size=settings.batch_size, shuffle=shuffle, num_workers=settings.workers,
+        persistent_workers=False, pin_memory=device.type == "cuda", worker_init_fn=_worker_init,
+    )
+
+
+def _worker_init(_: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def load_cached_sets(settings: TrainSettings, device: torch.device):
+    """The cached DFDC (and LFW) crops, built on first use (LFW needs the face detector)."""
+    from ml.train.data import build_dfdc_cache, build_lfw_cache
+
+    headroom = int(round(settings.input_size * 1.2))
+    dfdc = build_dfdc_cache(settings.data_dir, settings.cache_dir, headroom)
+    lfw = None
+    if settings.use_lfw:
+        from ml.faces import FaceDetector
+
+        detector = FaceDetector(device, min_face_px=40, confidence=0.9)
+        lfw = build_lfw_cache(settings.data_dir, settings.cache_dir, int(round(settings.input_size * 1.4)), detector)
+    return dfdc, lfw
+
+
+def train(settings: TrainSettings, *, resume: bool = False, sets=None) -> dict:
+    """Run (or resume) training, then calibrate and export; returns the run summary.
+
+    `sets` replaces the cached data sets (tests); torch's thread count is restored afterwards.
+    """
+    previous_threads = torch.get_num_threads()
+    if settings.threads > 0:
+        torch.set_num_threads(settings.threads)
+    try:
+        return _train(settings, resume=resume, sets=sets)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
+    from ml.train.dataset import EvalView, TrainMix
+
+    device = pick_device(settings.device)
+    torch.manual_seed(settings.seed)
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    (settings.out_dir / "settings.json").write_text(json.dumps(settings.to_json(), indent=2))
+    config = settings.model_config()
+
+    dfdc, lfw = sets if sets is not None else load_cached_sets(settings, device)
+    train_set = TrainMix(
+        dfdc["train"], lfw["train"] if lfw else None, config, settings.samples_per_epoch, settings.seed
+    )
+    val_views = [EvalView(dfdc["val"], config)] + ([EvalView(lfw["val"], config)] if lfw else [])
+    rng = np.random.default_rng(settings.seed)
+    monitor_views = [
+        EvalView(v.data, config, np.sort(rng.permutation(len(v))[: settings.val_monitor])) for v in val_views
+    ]
+
+    model = init_classifier(config, settings.init).to(device=device, memory_format=torch.channels_last)
+    frozen = freeze_early(model, settings.freeze_blocks)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = math.ceil(settings.samples_per_epoch / settings.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, cosine_with_warmup(settings.epochs * steps_per_epoch, settings.warmup_steps)
+    )
+    history: list[dict] = []
+    start_epoch = 0
+    state_path = settings.out_dir / STATE_FILE
+    if resume and state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        history = state["history"]
+        start_epoch = state["epoch"] + 1
+        logger.info("Resumed from %s at epoch %d", state_path, start_epoch)
+
+    run_started = time.perf_counter()
+    stopped_early = False
+    for epoch in range(start_epoch, settings.epochs):
+        if settings.max_minutes and (time.perf_counter() - run_started) / 60 > settings.max_minutes:
+            logger.warning("Time budget of %.0f min spent: stopping before epoch %d", settings.max_minutes, epoch + 1)
+            stopped_early = True
+            break
+        train_set.set_epoch(epoch)
+        loader = _loader(train_set, settings, shuffle=False, device=device)  # the plan is already random
+        model.train()
+        for module in frozen:
+            module.eval()
+        started, seen, losses = time.perf_counter(), 0, []
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{settings.epochs}", mininterval=5.0)
+        for images, targets in bar:
+            images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            targets = targets.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(images)[:, 0]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            seen += len(targets)
+            losses.append(loss.item())
+            rate = seen / (time.perf_counter() - started)
+            bar.set_postfix(
+                loss=f"{np.mean(losses[-50:]):.4f}", img_s=f"{rate:.1f}", lr=f"{schedule.get_last_lr()[0]:.2e}"
+            )
+        elapsed = time.perf_counter() - started
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "images_per_s": seen / elapsed,
+                  "epoch_seconds": elapsed}
+        for view in monitor_views:
+            logits_v, labels_v = predict_logits(model, _loader(view, settings, shuffle=False, device=device), device)
+            record[f"val_auc_{view.data.source}"] = roc_auc(labels_v, logits_v)
+        history.append(record)
+        logger.info("epoch %s", json.dumps(record))
+        torch.save(
+            {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
+             "epoch": epoch, "history": history, "settings": settings.to_json()},
+            state_path.with_suffix(".tmp"),
+        )
+        state_path.with_suffix(".tmp").replace(state_path)
+        save_checkpoint(model, config.model_copy(update={"version": f"{config.version}.epoch{epoch + 1}"}),
+                        settings.out_dir / f"epoch-{epoch + 1}.safetensors", half=False)
+
+    summary = calibrate_and_export(model, config, val_views, settings, device)
+    summary["history"] = history
+    summary["stopped_early"] = stopped_early
+    summary["train_minutes"] = sum(h["epoch_seconds"] for h in history) / 60
+    (settings.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def calibrate_and_export(model, config: ModelConfig, val_views, settings: TrainSettings, device: torch.device) -> dict:
+    """Fit temperature and threshold on the whole validation split; export fp16 if it loses nothing."""
+    loader = _loader(ConcatDataset(val_views), settings, shuffle=False, device=device)
+    logits, labels = predict_logits(model, loader, device)
+    temperature = fit_temperature(logits, labels)
+    probabilities = torch.sigmoid(torch.from_numpy(logits / temperature)).numpy()
+    threshold = balanced_accuracy_threshold(probabilities, labels)
+    final = config.model_copy(update={"temperature": temperature, "threshold": threshold})
+    summary: dict = {"temperature": temperature, "threshold": threshold, "val_auc_fp32": roc_auc(labels, logits),
+                     "val_size": len(labels), "version": final.version}
+    if settings.export is None:
+        return summary
+    fp32_path = settings.out_dir / "final-fp32.safetensors"
+    save_checkpoint(model, final, fp32_path, half=False)
+    fp16_path = settings.out_dir / "final-fp16.safetensors"
+    save_checkpoint(model, final, fp16_path, half=True)
+    half = load_checkpoint(fp16_path, device)
+    logits16, _ = predict_logits(half.module, loader, device)
+    summary["val_auc_fp16"] = roc_auc(labels, logits16)
+    summary["max_abs_logit_diff_fp16"] = float(np.max(np.abs(logits16 - logits)))
+    use_half = abs(summary["val_auc_fp16"] - summary["val_auc_fp32"]) < 1e-3
+    chosen = fp16_path if use_half else fp32_path
+    settings.export.parent.mkdir(parents=True, exist_ok=True)
+    settings.export.write_bytes(chosen.read_bytes())
+    summary["exported"] = str(settings.export)
+    summary["exported_half"] = use_half
+    summary["sha256"] = load_checkpoint(settings.export, torch.device("cpu")).sha256
+    logger.info("calibrated: %s", json.dumps(summary))
+    return summary
+
+
+def default_threads() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,77 @@
+"""The offline ImageNet weights load into timm's Lite0 by position and still see cats and coffee."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from skimage import data as skdata
+
+from ml.model import CheckpointError, ModelConfig
+from ml.pretrained import IMAGENET_MEAN, IMAGENET_STD, imagenet_lite0, init_classifier, map_by_position
+
+CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger, Persian, Siamese, Egyptian cat
+EGYPTIAN_CAT, ESPRESSO = 285, 967
+
+
+def _imagenet_batch(image: np.ndarray) -> torch.Tensor:
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = cv2.resize(image[top : top + side, left : left + side], (224, 224), interpolation=cv2.INTER_AREA)
+    x = (square.astype(np.float32) / 255.0 - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
+    return torch.from_numpy(x).permute(2, 0, 1)[None]
+
+
+@pytest.fixture(scope="module")
+def imagenet_model() -> torch.nn.Module:
+    return imagenet_lite0()
+
+
+def test_chelsea_is_an_egyptian_cat(imagenet_model: torch.nn.Module) -> None:
+    with torch.inference_mode():
+        probabilities = imagenet_model(_imagenet_batch(skdata.chelsea())).softmax(1)[0]
+    assert int(probabilities.argmax()) == EGYPTIAN_CAT
+    assert float(probabilities[sorted(CAT_CLASSES)].sum()) > 0.8
+
+
+def test_coffee_is_espresso(imagenet_model: torch.nn.Module) -> None:
+    with torch.inference_mode():
+        probabilities = imagenet_model(_imagenet_batch(skdata.coffee())).softmax(1)[0]
+    assert int(probabilities.argmax()) == ESPRESSO
+    assert float(probabilities[ESPRESSO]) > 0.5
+
+
+def test_position_mapping_refuses_a_shape_mismatch() -> None:
+    source = {"a": torch.zeros(3), "b": torch.zeros(2, 2)}
+    with pytest.raises(CheckpointError, match="does not fit"):
+        map_by_position(source, {"x": torch.zeros(3), "y": torch.zeros(2, 3)})
+    with pytest.raises(CheckpointError, match="tensors"):
+        map_by_position(source, {"x": torch.zeros(3)})
+
+
+def test_classifier_gets_the_imagenet_backbone_and_a_fresh_head(imagenet_model: torch.nn.Module) -> None:
+    model = init_classifier(ModelConfig())
+    assert model.classifier.out_features == 1
+    torch.testing.assert_close(model.conv_stem.weight, imagenet_model.conv_stem.weight)
+    torch.testing.assert_close(model.blocks[6][0].conv_pwl.weight, imagenet_model.blocks[6][0].conv_pwl.weight)
+
+
+def test_other_efficientnets_need_user_weights_and_load_them(tmp_path: Path) -> None:
+    config = ModelConfig(architecture="efficientnet_b0")
+    with pytest.raises(CheckpointError, match="init="):
+        init_classifier(config)
+    import timm
+
+    donor = timm.create_model("efficientnet_b0", pretrained=False)
+    path = tmp_path / "b0.pth"
+    torch.save(donor.state_dict(), path)
+    model = init_classifier(config, init=path)
+    torch.testing.assert_close(model.conv_stem.weight, donor.conv_stem.weight)
+    wrong = tmp_path / "lite0.pth"
+    torch.save(timm.create_model("efficientnet_lite0", pretrained=False).state_dict(), wrong)
+    with pytest.raises(CheckpointError, match="do not match"):
+        init_classifier(config, init=wrong)

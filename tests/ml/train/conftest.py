@@ -1,0 +1,3 @@
+"""Reuse the pipeline tests' shared-data fixtures."""
+
+from tests.ml.conftest import shared_data  # noqa: F401

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +36,19 @@ class ReaperMode(StrEnum):
     embedded = "embedded"
     beat = "beat"
     off = "off"
+
+
+class AuthMode(StrEnum):
+    """off: no accounts, job tokens only; optional: job tokens plus accounts; required: accounts only."""
+
+    off = "off"
+    optional = "optional"
+    required = "required"
+
+
+class Tier(StrEnum):
+    free = "free"
+    pro = "pro"
 
 
 class Settings(BaseSettings):
@@ -95,7 +108,37 @@ class Settings(BaseSettings):
     REAPER_MODE: ReaperMode = ReaperMode.embedded
     REAPER_INTERVAL_SECONDS: float = 15.0
 
-    @field_validator("STORAGE_DIR", mode="before")
+    # Accounts and access control (backend/accounts, docs/security.md).
+    AUTH_MODE: AuthMode = AuthMode.off
+    ACCESS_TOKEN_TTL_SECONDS: int = 1800
+    """Lifetime of one signed access token; cookie sessions are renewed while in use."""
+    SESSION_TTL_SECONDS: int = 7 * 24 * 3600
+    """A server-side session ends this long after sign-in, however active."""
+    COOKIE_SECURE: bool = False
+    """Send the session cookie over HTTPS only; set true behind TLS (refused off outside development)."""
+    COOKIE_SAMESITE: Literal["lax", "strict", "none"] = "lax"
+    PASSWORD_MIN_LENGTH: int = 10
+    PASSWORD_HASH_TIME_COST: int = 2
+    PASSWORD_HASH_MEMORY_KIB: int = 19_456
+    """Argon2id cost (OWASP's minimum by default); lower only in tests."""
+    ANONYMOUS_TIER: Tier | None = None
+    """Limits for callers without an account; empty: pro when AUTH_MODE=off (a private install), else free."""
+    FREE_DAILY_UPLOADS: int = 20
+    FREE_MAX_UPLOAD_BYTES: int = 50 * 1024 * 1024
+    FREE_MAX_VIDEO_SECONDS: float = 120.0
+    PRO_DAILY_UPLOADS: int = 1000
+    """Pro uploads per UTC day; pro size and duration limits are MAX_UPLOAD_BYTES and MAX_VIDEO_SECONDS."""
+    LOGIN_RATE_LIMIT: int = 10
+    """Login attempts per LOGIN_RATE_WINDOW_SECONDS, per client address and per account."""
+    LOGIN_RATE_WINDOW_SECONDS: int = 900
+    REQUEST_RATE_LIMIT: int = 600
+    """API requests per minute per user (or per client address without one); 0 disables."""
+    UPLOAD_RATE_LIMIT: int = 20
+    """Uploads per minute per user (or per client address); 0 disables."""
+    TRUSTED_PROXIES: list[str] = Field(default_factory=list)
+    """Addresses or networks (JSON list) whose X-Forwarded-For is believed, e.g. ["10.0.0.0/8"]."""
+
+    @field_validator("STORAGE_DIR", "ANONYMOUS_TIER", mode="before")
     @classmethod
     def _empty_means_default(cls, value: object) -> object:
         return None if value == "" else value
@@ -106,6 +149,10 @@ class Settings(BaseSettings):
             self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY.encode()) < 32
         ):
             raise ValueError("SECRET_KEY must be a random value of at least 32 bytes outside development.")
+        if self.COOKIE_SAMESITE == "none" and not self.COOKIE_SECURE:
+            raise ValueError("COOKIE_SAMESITE=none requires COOKIE_SECURE=true (browsers drop the cookie otherwise).")
+        if self.ENVIRONMENT is Environment.production and self.PASSWORD_HASH_MEMORY_KIB < 19_456:
+            raise ValueError("PASSWORD_HASH_MEMORY_KIB below 19456 (OWASP's Argon2id minimum) is refused in production.")
         if self.JOB_TIME_LIMIT_SECONDS <= self.JOB_SOFT_TIME_LIMIT_SECONDS:
             raise ValueError("JOB_TIME_LIMIT_SECONDS must be larger than JOB_SOFT_TIME_LIMIT_SECONDS.")
         if self.STALE_AFTER_SECONDS <= 2 * self.HEARTBEAT_SECONDS:
@@ -127,6 +174,12 @@ class Settings(BaseSettings):
     @property
     def storage_dir(self) -> Path:
         return self.STORAGE_DIR or self.VAR_DIR / "storage"
+
+    @property
+    def anonymous_tier(self) -> Tier:
+        if self.ANONYMOUS_TIER is not None:
+            return self.ANONYMOUS_TIER
+        return Tier.pro if self.AUTH_MODE is AuthMode.off else Tier.free
 
     @property
     def media_limits(self) -> MediaLimits:

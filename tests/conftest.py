@@ -117,7 +117,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("migrated_postgres_url")
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE jobs"))
+        connection.execute(text("TRUNCATE jobs, users, auth_sessions, api_keys, upload_quotas"))
     engine.dispose()
     return url
 

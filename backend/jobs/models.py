@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+import backend.accounts.models  # noqa: F401  (the users table, target of owner_id)
 from backend.db import Base, UTCDateTime, utcnow
 
 
@@ -40,6 +41,8 @@ class Job(Base):
         Index("ix_jobs_created_at", "created_at"),
         Index("ix_jobs_state_kind_created_at", "state", "kind", "created_at"),
         Index("ix_jobs_sha256_model_sha256", "sha256", "model_sha256"),
+        Index("ix_jobs_owner_id_created_at", "owner_id", "created_at"),
+        Index("ix_jobs_access_token_hash", "access_token_hash", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_job_id)
@@ -61,6 +64,10 @@ class Job(Base):
     """SHA-256 of the checkpoint the job was submitted for: the key for reusing results."""
     force: Mapped[bool] = mapped_column(Boolean, default=False)
     reused_from: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    """The signed-in user who submitted it; None for anonymous jobs."""
+    access_token_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the job's access token (returned once at submission); None in AUTH_MODE=required."""
 
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(255))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal, Self
 
@@ -28,6 +29,11 @@ class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    text = "text"
 
 
 class ReaperMode(StrEnum):
@@ -106,7 +112,32 @@ class Settings(BaseSettings):
     QUEUED_RESEND_AFTER_SECONDS: float = 900.0
     """A queued job untouched this long has its message sent again (lost message)."""
     REAPER_MODE: ReaperMode = ReaperMode.embedded
+    """Also decides who runs the retention sweep (the same embedded loop, or Celery beat)."""
     REAPER_INTERVAL_SECONDS: float = 15.0
+
+    # --- operations (docs/operations.md) ---
+    LOG_FORMAT: LogFormat = LogFormat.json
+    METRICS_ALLOWED_NETWORKS: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    """Networks (JSON list of CIDRs) whose clients may read /api/metrics without a token."""
+    METRICS_TOKEN: str = ""
+    """When set, `Authorization: Bearer <token>` also opens /api/metrics, from any address."""
+    PROMETHEUS_MULTIPROC_DIR: Path | None = None
+    """Host-local folder where every DeepScreen process on this host writes its samples; empty means
+    VAR_DIR/metrics. Same variable as prometheus_client's own, so API processes started with it set
+    write there too (uvicorn --workers)."""
+    WORKER_METRICS_PORT: int = 0
+    """`python -m worker` serves this host's samples on this port at /metrics (0: off)."""
+    READY_REQUIRES_WORKER: bool = True
+    """/api/health/ready fails while no worker process has sent a heartbeat within STALE_AFTER_SECONDS."""
+    DELETE_UPLOADS_AFTER_PROCESSING: bool = True
+    """Privacy: an upload is deleted as soon as its job is finished (the result and artifacts stay)."""
+    JOB_TTL_HOURS: float = 168.0
+    """Finished jobs older than this are deleted with their result, artifacts and row (0: keep forever)."""
+    RETENTION_INTERVAL_SECONDS: float = 300.0
+    STORAGE_QUOTA_BYTES: int = 0
+    """Uploads are refused with 507 once STORAGE_DIR holds this much (0: no quota, only the free-disk floor)."""
+    MIN_FREE_DISK_BYTES: int = 1024 * 1024 * 1024
+    """Uploads are refused with 507 when accepting one would leave less free disk than this."""
 
     # Accounts and access control (backend/accounts, docs/security.md).
     AUTH_MODE: AuthMode = AuthMode.off
@@ -138,7 +169,14 @@ class Settings(BaseSettings):
     TRUSTED_PROXIES: list[str] = Field(default_factory=list)
     """Addresses or networks (JSON list) whose X-Forwarded-For is believed, e.g. ["10.0.0.0/8"]."""
 
-    @field_validator("STORAGE_DIR", "ANONYMOUS_TIER", mode="before")
+    @field_validator("METRICS_ALLOWED_NETWORKS")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ip_network(network, strict=False)  # a typo fails at start, naming the entry
+        return value
+
+    @field_validator("STORAGE_DIR", "ANONYMOUS_TIER", "PROMETHEUS_MULTIPROC_DIR", mode="before")
     @classmethod
     def _empty_means_default(cls, value: object) -> object:
         return None if value == "" else value
@@ -170,6 +208,10 @@ class Settings(BaseSettings):
         if self.REDIS_URL:
             return self.REDIS_URL
         return f"sqla+sqlite:///{self.VAR_DIR / 'broker.db'}"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.PROMETHEUS_MULTIPROC_DIR or self.VAR_DIR / "metrics"
 
     @property
     def storage_dir(self) -> Path:

@@ -35,6 +35,8 @@ B_SKIP_MIN_SPACING = 3.0
 """Skip B-frames only when consecutive targets are at least this many frames apart."""
 SEEK_COST_FRAMES = 4
 """A seek (demuxer seek, decoder flush, refilling frame threads) costs about this many decoded frames."""
+DECODE_THREAD_TYPE = "AUTO"
+"""FFmpeg decoder threading (see bench/decode_bench.py and docs/performance.md for the measurements)."""
 MIN_FILLED_SHARE = 0.75
 """If skipping B-frames leaves fewer distinct frames than this share of targets, decode them all."""
 
@@ -123,7 +125,8 @@ def _read_index(container: av.container.InputContainer, stream: av.VideoStream) 
     return _PacketIndex(pts, keyframes, Fraction(stream.time_base))
 
 
-def sample_video(path: Path, count: int, *, skip_b_frames: bool = True, threads: int = 0) -> list[DecodedFrame]:
+def sample_video(path: Path, count: int, *, skip_b_frames: bool = True, threads: int = 0,
+                 thread_type: str = DECODE_THREAD_TYPE) -> list[DecodedFrame]:
     """Up to `count` upright frames spread evenly over the video, in time order.
 
     Fewer when the clip has fewer frames than `count` (then every frame is taken). Raises
@@ -140,10 +143,10 @@ def sample_video(path: Path, count: int, *, skip_b_frames: bool = True, threads:
         else:
             times = target_times(index.duration_seconds(), count)
             skip = skip_b_frames and len(index.pts) / count >= B_SKIP_MIN_SPACING
-        frames = _decode_at(path, index, times, skip_b_frames=skip, threads=threads)
+        frames = _decode_at(path, index, times, skip_b_frames=skip, threads=threads, thread_type=thread_type)
         if skip and len(frames) < MIN_FILLED_SHARE * len(times):
             logger.info("Only %d of %d targets filled without B-frames; decoding them too.", len(frames), len(times))
-            frames = _decode_at(path, index, times, skip_b_frames=False, threads=threads)
+            frames = _decode_at(path, index, times, skip_b_frames=False, threads=threads, thread_type=thread_type)
     except AnalysisError:
         raise
     except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
@@ -154,7 +157,7 @@ def sample_video(path: Path, count: int, *, skip_b_frames: bool = True, threads:
 
 
 def _decode_at(path: Path, index: _PacketIndex, times: list[float], *, skip_b_frames: bool,
-               threads: int) -> list[DecodedFrame]:
+               threads: int, thread_type: str) -> list[DecodedFrame]:
     """Decode the frame nearest to each target time, seeking where that decodes less."""
     chosen: list[tuple[int, av.VideoFrame]] = []
     with av.open(str(path), metadata_errors="ignore") as container:
@@ -162,7 +165,7 @@ def _decode_at(path: Path, index: _PacketIndex, times: list[float], *, skip_b_fr
         context = stream.codec_context
         if threads:
             context.thread_count = threads
-        context.thread_type = "AUTO"
+        context.thread_type = thread_type
         if skip_b_frames:
             context.skip_frame = "BIDIR"
         decoder: Iterator[av.VideoFrame] | None = None

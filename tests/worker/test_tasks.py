@@ -4,14 +4,17 @@ running job, the soft time limit fails it with `timeout`, and redelivered messag
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.db import utcnow
 from backend.jobs.models import JobState
 from backend.jobs.service import model_sha256
 from backend.main import create_app
+from backend.queue import MAINTENANCE_QUEUE, REAP_TASK
 from tests.backend.factories import make_job, png_bytes
 from tests.conftest import WorkerProcess, make_settings, wait_for
 from tests.worker.support import face_photo, face_video, job, started, submit, wait_final
@@ -63,6 +66,17 @@ def test_worker_finishes_jobs_with_the_right_outcome(
     api.app.state.job_queue.send_analyze(face_id, "images")  # type: ignore[attr-defined]
     wait_for(lambda: worker.log().count("nothing to do") >= 1, timeout=60, what="the duplicate to be consumed")
     assert job(api, face_id)["finished_at"] == face["finished_at"]
+
+    # The job.reap task (what Celery beat schedules) re-queues a job whose worker stopped beating.
+    orphan = make_job(state=JobState.running, attempts=1, heartbeat_at=utcnow() - timedelta(minutes=10),
+                      upload_name="orphan.png")
+    (settings.storage_dir / "uploads" / "orphan.png").write_bytes(png_bytes(120, 120))
+    with api.app.state.database.session() as session:  # type: ignore[attr-defined]
+        session.add(orphan)
+    api.app.state.job_queue.celery.send_task(REAP_TASK, queue=MAINTENANCE_QUEUE)  # type: ignore[attr-defined]
+    reaped = wait_final(api, orphan.id, worker)
+    assert reaped["attempts"] == 2
+    assert reaped["error"]["code"] == "no_face_found", "it ran again to a real outcome"
 
 
 def test_canceling_a_running_job_stops_the_worker(

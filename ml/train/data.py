@@ -145,16 +145,19 @@ def build_dfdc_cache(data_dir: Path, cache_dir: Path, size: int) -> dict[str, Ca
     return out
 
 
-def build_lfw_cache(data_dir: Path, cache_dir: Path, size: int, detector) -> dict[str, CachedSet]:
+def build_lfw_cache(data_dir: Path, cache_dir: Path, size: int, make_detector) -> dict[str, CachedSet]:
     """Detect the central face of every LFW photo once and cache its context crop at `size` px.
 
-    `detector` is a `ml.faces.FaceDetector`; photos where it finds no face are dropped (logged).
+    `make_detector()` returns a `ml.faces.FaceDetector`; it is only called when a split is not
+    cached yet. Photos where it finds no face are dropped (logged).
     """
     out: dict[str, CachedSet] = {}
     items = lfw_items(data_dir)
+    detector = None
     for split in SPLITS:
         path = _cache_path(cache_dir, "lfw", split, size)
         if not path.exists():
+            detector = detector or make_detector()
             chosen = [item for item in items if item.split == split]
             images, labels, files, dropped = [], [], [], 0
             for start in tqdm(range(0, len(chosen), 32), desc=f"lfw {split}"):

@@ -147,8 +147,11 @@ def load_cached_sets(settings: TrainSettings, device: torch.device):
     if settings.use_lfw:
         from ml.faces import FaceDetector
 
-        detector = FaceDetector(device, min_face_px=40, confidence=0.9)
-        lfw = build_lfw_cache(settings.data_dir, settings.cache_dir, int(round(settings.input_size * 1.4)), detector)
+        def make_detector() -> FaceDetector:
+            return FaceDetector(device, min_face_px=40, confidence=0.9)
+
+        lfw_size = int(round(settings.input_size * 1.4))
+        lfw = build_lfw_cache(settings.data_dir, settings.cache_dir, lfw_size, make_detector)
     return dfdc, lfw
 
 

@@ -6,6 +6,9 @@ Exception tree::
     ├── NotFound                404 (also for ids a caller may not see, so ids cannot be probed)
     ├── Conflict                409
     ├── BadRequest              400 (malformed multipart, missing form fields)
+    ├── Unauthorized            401 (no, expired, revoked or forged credentials where they are required)
+    ├── Forbidden               403 (a cookie-authenticated change without its CSRF token)
+    ├── TooManyRequests         429 (rate limit or daily quota; carries Retry-After)
     ├── PayloadTooLarge         413
     ├── UnsupportedMedia        415 (lists the accepted types)
     └── UnprocessableMedia      422 (empty, truncated, corrupt, over a media limit)
@@ -35,12 +38,16 @@ class DomainError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.details = details or {}
+        self.headers = headers
 
 
 class NotFound(DomainError):
@@ -56,6 +63,21 @@ class Conflict(DomainError):
 class BadRequest(DomainError):
     status_code = 400
     code = "bad_request"
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    code = "not_authenticated"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+    code = "rate_limited"
 
 
 class PayloadTooLarge(DomainError):
@@ -89,7 +111,9 @@ def error_body(request: Request, code: str, message: str, details: dict[str, Any
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(error_body(request, exc.code, exc.message, exc.details), status_code=exc.status_code)
+        return JSONResponse(
+            error_body(request, exc.code, exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

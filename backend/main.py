@@ -11,9 +11,12 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 
+from backend.accounts.deps import limit_requests
+from backend.accounts.ratelimit import RateLimiter
+from backend.accounts.routes import router as accounts_router
 from backend.db import Database
 from backend.deps import MetricsDep
 from backend.errors import install_error_handlers
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     storage = Storage(settings.storage_dir)
     job_queue = JobQueue(create_celery(settings))
     metrics = Metrics(database)
+    rate_limiter = RateLimiter(settings.REDIS_URL)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if reaper:
                 reaper.stop()
             job_queue.close()
+            rate_limiter.close()
             database.dispose()
 
     app = FastAPI(
@@ -95,10 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = storage
     app.state.job_queue = job_queue
     app.state.metrics = metrics
+    app.state.rate_limiter = rate_limiter
 
     install_error_handlers(app)
-    app.include_router(jobs_router)
-    app.include_router(live_router)
+    rate_limited = [Depends(limit_requests)]
+    app.include_router(jobs_router, dependencies=rate_limited)
+    app.include_router(live_router, dependencies=rate_limited)
+    app.include_router(accounts_router, dependencies=rate_limited)
     app.include_router(health_router)
 
     @app.get("/api/metrics", include_in_schema=False)

@@ -190,7 +190,7 @@ class Settings(BaseSettings):
         if self.COOKIE_SAMESITE == "none" and not self.COOKIE_SECURE:
             raise ValueError("COOKIE_SAMESITE=none requires COOKIE_SECURE=true (browsers drop the cookie otherwise).")
         if self.ENVIRONMENT is Environment.production and self.PASSWORD_HASH_MEMORY_KIB < 19_456:
-            raise ValueError("PASSWORD_HASH_MEMORY_KIB below 19456 (OWASP's Argon2id minimum) is refused in production.")
+            raise ValueError("PASSWORD_HASH_MEMORY_KIB below 19456 (the OWASP Argon2id minimum) is refused in prod.")
         if self.JOB_TIME_LIMIT_SECONDS <= self.JOB_SOFT_TIME_LIMIT_SECONDS:
             raise ValueError("JOB_TIME_LIMIT_SECONDS must be larger than JOB_SOFT_TIME_LIMIT_SECONDS.")
         if self.STALE_AFTER_SECONDS <= 2 * self.HEARTBEAT_SECONDS:

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,6 +26,7 @@ from alembic.config import Config
 from celery import Celery
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from starlette import testclient as starlette_testclient
 
 from backend.main import create_app
 from backend.queue import ANALYZE_TASK, IMAGE_QUEUE, VIDEO_QUEUE
@@ -155,9 +157,35 @@ def settings(env: dict[str, str]) -> Settings:
     return make_settings(env)
 
 
+class JobTokens(starlette_testclient.httpx.Auth):  # TestClient runs on httpx or its fork httpx2
+    """Remembers the access token of every job this client submits and sends them all (X-Job-Token,
+    comma-separated), as the web app does from localStorage: tests about jobs read their own jobs
+    the way a real client must. Access-control tests use clients without it."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    def auth_flow(self, request: Any) -> Generator[Any, Any, None]:
+        if self.tokens and "x-job-token" not in request.headers:
+            request.headers["X-Job-Token"] = ",".join(self.tokens[-100:])
+        response = yield request
+        if response.status_code == 202 and request.method == "POST":
+            response.read()
+            token = response.json().get("access_token") if response.content.startswith(b"{") else None
+            if token:
+                self.tokens.append(token)
+
+
+def api_client(settings: Settings) -> TestClient:
+    """A TestClient on the real app that keeps its jobs' tokens (use it in a `with` block)."""
+    test_client = TestClient(create_app(settings), raise_server_exceptions=False)
+    test_client.auth = JobTokens()
+    return test_client
+
+
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with api_client(settings) as test_client:
         yield test_client
 
 

@@ -24,9 +24,22 @@ def get(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id, populate_existing=True)
 
 
-def list_page(session: Session, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:
-    items = session.scalars(select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset))
-    total = session.scalar(select(func.count()).select_from(Job)) or 0
+def list_page(
+    session: Session, *, limit: int, offset: int, owner_id: str | None = None, token_hashes: Sequence[str] = ()
+) -> tuple[Sequence[Job], int]:
+    """Jobs owned by `owner_id` or whose access-token hash is in `token_hashes`; nothing without either."""
+    conditions: list[Any] = []
+    if owner_id is not None:
+        conditions.append(Job.owner_id == owner_id)
+    if token_hashes:
+        conditions.append(Job.access_token_hash.in_(list(token_hashes)))
+    if not conditions:
+        return [], 0
+    visible = or_(*conditions)
+    items = session.scalars(
+        select(Job).where(visible).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+    )
+    total = session.scalar(select(func.count()).select_from(Job).where(visible)) or 0
     return items.all(), total
 
 
@@ -39,12 +52,14 @@ def queue_position(session: Session, job: Job) -> int:
     return (ahead or 0) + 1
 
 
-def find_reusable(session: Session, *, sha256: str, model_sha256: str) -> Job | None:
+def find_reusable(session: Session, *, sha256: str, model_sha256: str, owner_id: str | None = None) -> Job | None:
+    """The newest succeeded job with these bytes and model, among `owner_id`'s jobs (anonymous ones if None)."""
     return session.scalars(
         select(Job)
         .where(
             Job.sha256 == sha256,
             Job.model_sha256 == model_sha256,
+            Job.owner_id == owner_id if owner_id is not None else Job.owner_id.is_(None),
             Job.state == JobState.succeeded,
             Job.result.is_not(None),
         )

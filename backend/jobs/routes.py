@@ -10,6 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
+from backend.accounts import service as accounts_service
+from backend.accounts.deps import JobCallerDep, UploaderDep, UploadLimitsDep, VisibleJobDep
+from backend.accounts.security import new_job_token
 from backend.deps import JobQueueDep, MetricsDep, SessionDep, SettingsDep, StorageDep
 from backend.errors import NotFound, from_analysis_error
 from backend.jobs import service
@@ -17,6 +20,7 @@ from backend.jobs.models import Job, JobState
 from backend.jobs.schemas import JobCreated, JobError, JobLinks, JobList, JobPublic
 from backend.jobs.service import AcceptedMedia
 from backend.jobs.upload import receive_upload
+from backend.settings import AuthMode
 from ml.contracts import AnalysisError, MediaInfo, Stage
 from ml.media import probe
 
@@ -44,14 +48,17 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def accept_upload(request: Request, settings: SettingsDep, storage: StorageDep) -> AsyncIterator[AcceptedMedia]:
-    """Stream, sniff and probe the upload; its temporary file is removed however the request ends."""
+async def accept_upload(
+    request: Request, settings: SettingsDep, storage: StorageDep, _admitted: UploaderDep, limits: UploadLimitsDep
+) -> AsyncIterator[AcceptedMedia]:
+    """Stream, sniff and probe the upload within the caller's tier limits (after the rate limit and a
+    quota look); its temporary file is removed however the request ends."""
     upload = await receive_upload(
-        request, storage, max_bytes=settings.MAX_UPLOAD_BYTES, flush_bytes=settings.UPLOAD_CHUNK_BYTES
+        request, storage, max_bytes=limits.max_upload_bytes, flush_bytes=settings.UPLOAD_CHUNK_BYTES
     )
     try:
         try:
-            info = await to_thread.run_sync(probe, upload.path, settings.media_limits)
+            info = await to_thread.run_sync(probe, upload.path, limits.media_limits)
         except AnalysisError as exc:
             raise from_analysis_error(exc) from exc
         yield AcceptedMedia(
@@ -97,13 +104,23 @@ ForceQuery = Annotated[
 )
 def create_job(
     response: Response, session: SessionDep, media: AcceptedMediaDep, settings: SettingsDep,
-    storage: StorageDep, queue: JobQueueDep, metrics: MetricsDep, force: ForceQuery = False,
+    storage: StorageDep, queue: JobQueueDep, metrics: MetricsDep, caller: JobCallerDep, limits: UploadLimitsDep,
+    force: ForceQuery = False,
 ) -> JobCreated:
-    """Submit an image or video (multipart field `file`) for analysis; the kind is detected from its bytes."""
-    job = service.submit(session, media=media, force=force, settings=settings, storage=storage, queue=queue)
+    """Submit an image or video (multipart field `file`) for analysis; the kind is detected from its bytes.
+
+    The response's `access_token` (shown only here) is needed to read the job without an account."""
+    accounts_service.take_upload_slot(session, caller, limits)
+    token, token_hash = (None, None) if settings.AUTH_MODE is AuthMode.required else new_job_token()
+    job = service.submit(
+        session, media=media, force=force, settings=settings, storage=storage, queue=queue,
+        owner_id=caller.user_id, access_token_hash=token_hash,
+    )
     metrics.jobs_submitted.labels(job.kind, str(job.reused_from is not None).lower()).inc()
     response.headers["Location"] = f"/api/jobs/{job.id}"
-    return JobCreated(id=job.id, state=JobState(job.state), reused_from=job.reused_from, links=links(job.id))
+    return JobCreated(
+        id=job.id, state=JobState(job.state), reused_from=job.reused_from, links=links(job.id), access_token=token
+    )
 
 
 # Aliases kept for clients of other deepfake-screening APIs; the kind still comes from the bytes.
@@ -119,18 +136,23 @@ for _alias in ("/analyze-image", "/analyze-video"):
 @router.get("/jobs", response_model=JobList)
 def list_jobs(
     session: SessionDep,
+    caller: JobCallerDep,
+    settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
-    """List jobs, newest first."""
-    items, total = service.list_page(session, limit=limit, offset=offset)
+    """List the caller's jobs (signed in: their own; plus those whose tokens are sent in X-Job-Token), newest first."""
+    items, total = service.list_page(
+        session, limit=limit, offset=offset, owner_id=caller.user_id,
+        token_hashes=accounts_service.token_hashes(caller, settings.AUTH_MODE),
+    )
     return JobList(items=[to_public(session, job) for job in items], total=total, limit=limit, offset=offset)
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, responses={404: {"description": "No such job."}})
-def get_job(job_id: str, session: SessionDep) -> JobPublic:
+def get_job(job: VisibleJobDep, session: SessionDep) -> JobPublic:
     """A job's state, stage, progress, queue position, error and result."""
-    return to_public(session, service.get(session, job_id))
+    return to_public(session, job)
 
 
 @router.delete(
@@ -140,9 +162,9 @@ def get_job(job_id: str, session: SessionDep) -> JobPublic:
         404: {"description": "No such job."},
     },
 )
-def delete_job(job_id: str, session: SessionDep, storage: StorageDep) -> JobPublic | Response:
+def delete_job(visible: VisibleJobDep, session: SessionDep, storage: StorageDep) -> JobPublic | Response:
     """Cancel a queued or running job (200, the canceled job), or delete a finished one with its files (204)."""
-    job = service.cancel_or_delete(session, job_id, storage=storage)
+    job = service.cancel_or_delete(session, visible.id, storage=storage)
     if job is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return to_public(session, job)
@@ -153,9 +175,8 @@ def delete_job(job_id: str, session: SessionDep, storage: StorageDep) -> JobPubl
     response_class=FileResponse,
     responses={200: {"content": {"image/png": {}, "application/json": {}}}, 404: {"description": "No such artifact."}},
 )
-def get_artifact(job_id: str, name: str, session: SessionDep, storage: StorageDep) -> FileResponse:
+def get_artifact(job: VisibleJobDep, name: str, storage: StorageDep) -> FileResponse:
     """An overlay image, frame or the JSON report (report.json) of a job."""
-    job = service.get(session, job_id)
     path = storage.artifact_path(job.id, name)
     if path is None:
         raise NotFound("No such artifact.", details={"name": name})

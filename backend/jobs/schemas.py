@@ -53,6 +53,10 @@ class JobCreated(BaseModel):
     state: JobState
     reused_from: str | None
     links: JobLinks
+    access_token: str | None = Field(
+        description="Shown only here: send it as X-Job-Token (or ?token=) to read this job without an account. "
+        "None when AUTH_MODE=required (only the owner may read it)."
+    )
 
 
 class JobList(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -69,12 +70,15 @@ def model_sha256(checkpoint: Path) -> str:
 
 
 def submit(
-    session: Session, *, media: AcceptedMedia, force: bool, settings: Settings, storage: Storage, queue: JobQueue
+    session: Session, *, media: AcceptedMedia, force: bool, settings: Settings, storage: Storage, queue: JobQueue,
+    owner_id: str | None = None, access_token_hash: str | None = None,
 ) -> Job:
     """Record a job for an accepted upload and send it to its queue after commit.
 
     The same bytes analysed before by the same model reuse that result (a new, already
-    succeeded job pointing at the original with `reused_from`) unless `force` is set.
+    succeeded job pointing at the original with `reused_from`) unless `force` is set. Only the
+    same owner's jobs are reused (anonymous jobs among anonymous ones), so a user's private
+    uploads never answer, or reveal themselves to, anyone else.
     """
     now = utcnow()
     model_key = model_sha256(settings.MODEL_CHECKPOINT)
@@ -88,10 +92,14 @@ def submit(
         media_info=media.info.model_dump(mode="json"),
         model_sha256=model_key,
         force=force,
+        owner_id=owner_id,
+        access_token_hash=access_token_hash,
         created_at=now,
         updated_at=now,
     )
-    previous = None if force else repository.find_reusable(session, sha256=media.sha256, model_sha256=model_key)
+    previous = None if force else repository.find_reusable(
+        session, sha256=media.sha256, model_sha256=model_key, owner_id=owner_id
+    )
     if previous is not None:
         result = dict(previous.result or {})
         result["notes"] = [*result.get("notes", []), f"Result reused from job {previous.id}: same file and model."]
@@ -130,8 +138,13 @@ def queue_position(session: Session, job: Job) -> int | None:
     return repository.queue_position(session, job) if job.state == JobState.queued else None
 
 
-def list_page(session: Session, *, limit: int, offset: int) -> tuple[list[Job], int]:
-    items, total = repository.list_page(session, limit=limit, offset=offset)
+def list_page(
+    session: Session, *, limit: int, offset: int, owner_id: str | None = None, token_hashes: Sequence[str] = ()
+) -> tuple[list[Job], int]:
+    """The jobs a caller may see: owned by `owner_id` or matching one of `token_hashes`; none otherwise."""
+    items, total = repository.list_page(
+        session, limit=limit, offset=offset, owner_id=owner_id, token_hashes=token_hashes
+    )
     return list(items), total
 
 

@@ -8,20 +8,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.sse import EventSourceResponse
 
-from backend.deps import DatabaseDep, SessionDep, SettingsDep
-from backend.jobs import service
+from backend.accounts.deps import VisibleJobDep
+from backend.deps import DatabaseDep, SettingsDep
 from backend.live.schemas import JobEvent
 from backend.live.stream import job_events
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 
 
-def visible_job_id(job_id: str, session: SessionDep) -> str:
-    """The same lookup (and 404) as `GET /api/jobs/{job_id}`, done before the stream starts.
+def visible_job_id(job: VisibleJobDep) -> str:
+    """The same lookup and access check (and 404) as `GET /api/jobs/{job_id}`, done before the stream starts.
 
-    It must run as a dependency: inside the stream the 200 status would already be sent.
+    It must run as a dependency: inside the stream the 200 status would already be sent. Each
+    stream carries only its own job's channel, so nothing of one job reaches another's listener.
     """
-    return service.get(session, job_id).id
+    return job.id
 
 
 VisibleJobId = Annotated[str, Depends(visible_job_id)]

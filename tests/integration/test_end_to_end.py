@@ -6,10 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from fastapi.testclient import TestClient
 
-from backend.main import create_app
-from tests.conftest import WorkerProcess, make_settings
+from tests.conftest import WorkerProcess, api_client, make_settings
 from tests.worker.support import face_video, started, submit, wait_final
 
 
@@ -18,7 +16,7 @@ def test_real_clip_is_analysed_to_succeeded(
     worker_env: dict[str, str], start_worker: Callable[[dict[str, str]], WorkerProcess],
 ) -> None:
     env = {key: value for key, value in worker_env.items() if not key.startswith("PIPELINE_")}  # real defaults
-    with TestClient(create_app(make_settings(env)), raise_server_exceptions=False) as api:
+    with api_client(make_settings(env)) as api:
         worker = started(start_worker, env)
         clip = face_video()
         job_id = submit(api, clip, name=clip.name)

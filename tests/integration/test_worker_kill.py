@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi.testclient import TestClient
-
 from backend.jobs.models import Job
-from backend.main import create_app
-from tests.conftest import WorkerProcess, make_settings, wait_for
+from tests.conftest import WorkerProcess, api_client, make_settings, wait_for
 from tests.worker.support import face_video, job, started, submit, wait_final
 
 
@@ -17,7 +14,7 @@ def test_job_of_a_killed_worker_is_finished_by_another(
     worker_env: dict[str, str], start_worker: Callable[[dict[str, str]], WorkerProcess],
 ) -> None:
     env = {**worker_env, "PIPELINE_FRAMES": "48", "REAPER_MODE": "embedded"}
-    with TestClient(create_app(make_settings(env)), raise_server_exceptions=False) as api:
+    with api_client(make_settings(env)) as api:
         first = started(start_worker, env)
         job_id = submit(api, face_video(), name="clip.mp4")
         wait_for(lambda: job(api, job_id)["state"] == "running", timeout=60, interval=0.2, what="the job to start")

@@ -89,7 +89,7 @@ def test_an_upload_goes_through_to_the_api_and_the_job_is_readable(stack: tuple[
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
     assert response.headers["x-content-type-options"] == "nosniff"
 
-    job = httpx.get(nginx.url + created["links"]["self"], timeout=10)
+    job = httpx.get(nginx.url + created["links"]["self"], headers={"X-Job-Token": created["access_token"]}, timeout=10)
     assert job.status_code == 200
     assert job.json()["id"] == created["id"]
     assert job.json()["state"] == "queued"
@@ -132,11 +132,11 @@ def test_metrics_are_not_exposed_through_nginx(stack: tuple[Nginx, Settings]) ->
 def test_live_updates_stream_through_unbuffered(stack: tuple[Nginx, Settings]) -> None:
     nginx, _ = stack
     created = httpx.post(nginx.url + "/api/jobs", files={"file": ("b.png", png_bytes(color=(1, 2, 3)), "image/png")})
-    job_id = created.json()["id"]
+    job_id, token = created.json()["id"], created.json()["access_token"]
     started = time.monotonic()
     # The job stays queued (no worker), so the stream stays open: the first event must arrive at
     # once, not when nginx's buffer fills or the stream ends.
-    with httpx.stream("GET", f"{nginx.url}/api/jobs/{job_id}/events", timeout=10) as response:
+    with httpx.stream("GET", f"{nginx.url}/api/jobs/{job_id}/events", params={"token": token}, timeout=10) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         first = next(line for line in response.iter_lines() if line.startswith("data: "))

@@ -13,16 +13,15 @@ from fastapi.testclient import TestClient
 from backend.db import utcnow
 from backend.jobs.models import JobState
 from backend.jobs.service import model_sha256
-from backend.main import create_app
 from backend.queue import MAINTENANCE_QUEUE, REAP_TASK
 from tests.backend.factories import make_job, png_bytes
-from tests.conftest import WorkerProcess, make_settings, wait_for
+from tests.conftest import WorkerProcess, api_client, make_settings, wait_for
 from tests.worker.support import face_photo, face_video, job, started, submit, wait_final
 
 
 @pytest.fixture
 def api(worker_env: dict[str, str]) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(worker_env)), raise_server_exceptions=False) as client:
+    with api_client(make_settings(worker_env)) as client:
         yield client
 
 
@@ -83,7 +82,7 @@ def test_canceling_a_running_job_stops_the_worker(
     worker_env: dict[str, str], start_worker: Callable[[dict[str, str]], WorkerProcess],
 ) -> None:
     env = {**worker_env, "PIPELINE_FRAMES": "96"}
-    with TestClient(create_app(make_settings(env)), raise_server_exceptions=False) as api:
+    with api_client(make_settings(env)) as api:
         worker = started(start_worker, env)
         job_id = submit(api, face_video(), name="clip.mp4")
         wait_for(lambda: job(api, job_id)["state"] == "running", timeout=60, interval=0.2, what="the job to start")
@@ -105,7 +104,7 @@ def test_soft_time_limit_fails_the_job_with_timeout(
     worker_env: dict[str, str], start_worker: Callable[[dict[str, str]], WorkerProcess],
 ) -> None:
     env = {**worker_env, "PIPELINE_FRAMES": "96", "JOB_SOFT_TIME_LIMIT_SECONDS": "2", "JOB_TIME_LIMIT_SECONDS": "60"}
-    with TestClient(create_app(make_settings(env)), raise_server_exceptions=False) as api:
+    with api_client(make_settings(env)) as api:
         worker = started(start_worker, env)
         job_id = submit(api, face_video(), name="clip.mp4")
 

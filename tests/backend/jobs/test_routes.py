@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.accounts.security import new_job_token
 from backend.jobs.models import Job, JobState
 from backend.settings import Settings
 from tests.backend.factories import jpeg_bytes, make_job, mp4_bytes, png_bytes
@@ -22,6 +23,9 @@ def stored_files(settings: Settings) -> list[Path]:
 
 
 def insert(client: TestClient, job: Job) -> Job:
+    """Store a job row and give this client its access token, as if it had submitted it."""
+    token, job.access_token_hash = new_job_token()
+    client.auth.tokens.append(token)  # type: ignore[attr-defined]
     with client.app.state.database.session() as session:  # type: ignore[attr-defined]
         session.add(job)
     return job

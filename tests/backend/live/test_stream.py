@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from backend.accounts.security import new_job_token
 from backend.db import Database
 from backend.jobs import service
 from backend.jobs.models import JobState
@@ -24,6 +25,8 @@ from tests.servers import free_port
 from tests.servers import serve_api as serve
 
 Events = list[dict[str, object]]
+JOB_TOKENS: dict[str, str] = {}
+"""Access tokens of the jobs inserted by `insert_job`, by job id."""
 STEPS = [(Stage.probing, 5.0), (Stage.detecting, 40.0), (Stage.classifying, 70.0), (Stage.saving, 95.0)]
 
 
@@ -31,7 +34,8 @@ class Listener:
     """Reads one job's event stream in a thread, recording each event and when it arrived."""
 
     def __init__(self, base_url: str, job_id: str) -> None:
-        self.url = f"{base_url}/api/jobs/{job_id}/events"
+        # The token goes in the query, as a browser's EventSource must send it.
+        self.url = f"{base_url}/api/jobs/{job_id}/events?token={JOB_TOKENS.get(job_id, '')}"
         self.events: Events = []
         self.arrived: list[float] = []
         self.status: int | None = None
@@ -77,8 +81,10 @@ def _quick_and_isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def insert_job(database: Database, **overrides: object) -> str:
     with database.session() as session:
-        job = make_job(**overrides)
+        token, token_hash = new_job_token()
+        job = make_job(**{"access_token_hash": token_hash, **overrides})
         session.add(job)
+        JOB_TOKENS[job.id] = token
         return job.id
 
 

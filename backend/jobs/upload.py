@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from anyio import to_thread
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
@@ -155,9 +156,8 @@ async def receive_upload(request: Request, storage: Storage, *, max_bytes: int, 
         nonlocal ended
         ended = True
 
-    parser = MultipartParser(
-        boundary,
-        {
+    try:
+        parser = MultipartParser(boundary, {
             "on_part_begin": on_part_begin,
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,
@@ -166,8 +166,9 @@ async def receive_upload(request: Request, storage: Storage, *, max_bytes: int, 
             "on_part_data": on_part_data,
             "on_part_end": on_part_end,
             "on_end": on_end,
-        },
-    )
+        })
+    except FormParserError as exc:  # e.g. a boundary longer than the parser allows (256 bytes)
+        raise BadRequest(f"The multipart body is malformed: {exc}", code="malformed_multipart") from exc
     total = 0
     try:
         async for chunk in request.stream():

@@ -207,3 +207,14 @@ def test_declared_length_over_the_limit_is_refused_before_reading(tmp_path: Path
     }
     with pytest.raises(PayloadTooLarge):
         asyncio.run(receive_upload(Request(scope, receive), storage, max_bytes=1000, flush_bytes=1000))
+
+
+def test_boundary_longer_than_the_parser_allows_is_400_not_500(client: TestClient, settings: Settings) -> None:
+    # Regression (tests/reliability): python-multipart refuses boundaries over 256 bytes in its constructor.
+    boundary = "b" * 300
+    body = f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n".encode()
+    body += png_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    response = client.post(
+        "/api/jobs", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert_refused(response, 400, "malformed_multipart", settings)

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from backend.accounts.deps import limit_requests
 from backend.accounts.ratelimit import RateLimiter
 from backend.accounts.routes import router as accounts_router
 from backend.db import Database
-from backend.deps import MetricsDep
 from backend.errors import install_error_handlers
+from backend.health.routes import metrics_router
 from backend.health.routes import router as health_router
 from backend.jobs import service as job_service
 from backend.jobs.routes import router as jobs_router
@@ -29,6 +30,7 @@ from backend.logs import configure_logging
 from backend.metrics import Metrics, MetricsMiddleware
 from backend.middleware import RequestIdMiddleware
 from backend.queue import JobQueue, create_celery
+from backend.retention import service as retention_service
 from backend.settings import ReaperMode, Settings, get_settings
 from backend.webapp import SinglePageApp
 
@@ -36,16 +38,19 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddedReaper:
-    """Runs `reap_stale_jobs` periodically in a daemon thread of the API process.
+    """Runs `reap_stale_jobs` and, every RETENTION_INTERVAL_SECONDS, the retention sweep
+    periodically in a daemon thread of the API process.
 
     The embedded default has no Celery beat; in the distributed setup set REAPER_MODE=beat and
     run `celery beat` instead (several reapers at once are safe, just redundant).
     """
 
-    def __init__(self, database: Database, settings: Settings, queue: JobQueue) -> None:
+    def __init__(self, database: Database, settings: Settings, queue: JobQueue, storage: Storage) -> None:
         self.database = database
         self.settings = settings
         self.queue = queue
+        self.storage = storage
+        self.next_sweep = 0.0
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="deepscreen-reaper", daemon=True)
 
@@ -63,21 +68,29 @@ class EmbeddedReaper:
                     job_service.reap_stale_jobs(session, settings=self.settings, queue=self.queue)
             except Exception:  # keep reaping after a transient database error
                 logger.exception("reaper pass failed")
+            if time.monotonic() >= self.next_sweep:
+                self.next_sweep = time.monotonic() + self.settings.RETENTION_INTERVAL_SECONDS
+                try:
+                    with self.database.session() as session:
+                        retention_service.sweep(session, settings=self.settings, storage=self.storage)
+                except Exception:  # keep sweeping after a transient database error
+                    logger.exception("retention sweep failed")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     database = Database.from_settings(settings)
     storage = Storage(settings.storage_dir)
     job_queue = JobQueue(create_celery(settings))
-    metrics = Metrics(database)
+    metrics = Metrics(database, settings, storage.root)
     rate_limiter = RateLimiter(settings.REDIS_URL)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         storage.ensure_dirs()
-        reaper = EmbeddedReaper(database, settings, job_queue) if settings.REAPER_MODE is ReaperMode.embedded else None
+        embedded = settings.REAPER_MODE is ReaperMode.embedded
+        reaper = EmbeddedReaper(database, settings, job_queue, storage) if embedded else None
         if reaper:
             reaper.start()
         try:
@@ -109,10 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts_router, dependencies=rate_limited)
     app.include_router(health_router)
 
-    @app.get("/api/metrics", include_in_schema=False)
-    def prometheus_metrics(metrics: MetricsDep) -> Response:
-        body, content_type = metrics.render()
-        return Response(body, media_type=content_type)
+    app.include_router(metrics_router)
 
     if settings.CORS_ORIGINS:
         app.add_middleware(

@@ -1,24 +1,101 @@
-"""Prometheus metrics for the API: request counts and latency by route template, job counters,
-and job totals by state read from the database at scrape time (so they cover every worker)."""
+"""Prometheus metrics for the API and the workers (the list, with alerts: docs/operations.md).
+
+Where the numbers come from, and why that is safe with many processes:
+
+- Counters and histograms are written by the process where the event happens: HTTP requests in
+  API processes, job outcomes, stage timings, faces and classifier batches in worker pool
+  processes. Workers always run prometheus_client's multiprocess mode: each pool process writes
+  its samples to files in the host-local folder `Settings.metrics_dir` (PROMETHEUS_MULTIPROC_DIR,
+  default VAR_DIR/metrics). An API process started with PROMETHEUS_MULTIPROC_DIR in its
+  environment does the same, which is what makes `uvicorn --workers N` safe.
+- A scrape of `/api/metrics` merges that folder (so on one host, the embedded default, it shows
+  the workers' job metrics too) with this process's own samples when it is not in multiprocess
+  mode. Workers on other hosts are scraped directly: `python -m worker` serves its host's folder
+  on WORKER_METRICS_PORT.
+- Gauges about shared state are computed at scrape time from shared sources, so every API
+  replica reports the same values: job counts and queue depth/age from the database, worker
+  count, model version and GPU memory from the worker heartbeats, disk usage from STORAGE_DIR.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.db import Database
+from backend.db import Database, utcnow
+from backend.health.workers import WorkerRegistry
 from backend.jobs import repository
+from backend.jobs.models import Job, JobState, queue_for_kind
+from backend.retention.quota import usage
+from backend.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+JOB_SECONDS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+FACE_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def in_multiprocess_mode() -> bool:
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+def enable_multiprocess(directory: Path) -> None:
+    """Make every metric created after this call in this process write to files in `directory`.
+
+    For processes that only serve DeepScreen (worker pool processes), called before their first
+    metric exists. prometheus_client normally decides this from the environment at import time;
+    setting the variable here keeps the choice in Settings (and in .env files).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    if not in_multiprocess_mode():
+        values.ValueClass = values.MultiProcessValue()
+
+
+class _Scrape:
+    """What one scrape reads: sample files, this process's own registry, and scrape-time gauges."""
+
+    def __init__(self, directories: Iterable[Path], own: CollectorRegistry | None, gauges: Iterable[Collector]) -> None:
+        self.directories = [d for d in dict.fromkeys(directories) if d.is_dir()]
+        self.own = own
+        self.gauges = list(gauges)
+
+    def collect(self) -> Iterator[Metric]:
+        for directory in self.directories:
+            yield from MultiProcessCollector(None, path=str(directory)).collect()
+        if self.own is not None:
+            yield from self.own.collect()
+        for collector in self.gauges:
+            try:
+                yield from collector.collect()
+            except Exception:  # one broken source (database down) must not hide the rest
+                logger.warning("metrics source %s failed", type(collector).__name__, exc_info=True)
+
+
+def multiprocess_exposition(directory: Path) -> CollectorRegistry:
+    """A registry exposing one host's sample files (the worker's metrics server)."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))
+    return registry
 
 
 class Metrics:
-    """One registry per app, so tests (and several apps in one process) never share counters."""
+    """The API's metrics. One registry per app, so tests (several apps in one process) never share counters."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, settings: Settings, storage_root: Path) -> None:
+        self.settings = settings
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "deepscreen_http_requests_total", "HTTP requests by route template and status.",
@@ -26,16 +103,95 @@ class Metrics:
         )
         self.http_duration = Histogram(
             "deepscreen_http_request_duration_seconds", "HTTP request latency by route template.",
-            ["method", "route"], registry=self.registry,
+            ["method", "route"], registry=self.registry, buckets=LATENCY_BUCKETS,
         )
         self.jobs_submitted = Counter(
-            "deepscreen_jobs_submitted_total", "Jobs accepted by this API process, by kind and whether reused.",
+            "deepscreen_jobs_submitted_total", "Jobs accepted by the API, by kind and whether a result was reused.",
             ["kind", "reused"], registry=self.registry,
         )
-        self.registry.register(_JobStateCollector(database))
+        self.gauges: list[Collector] = [
+            _JobStateCollector(database),
+            _WorkerCollector(WorkerRegistry(storage_root), settings.STALE_AFTER_SECONDS),
+            _StorageCollector(storage_root, settings),
+        ]
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        directories = [self.settings.metrics_dir]
+        if in_multiprocess_mode():
+            directories.append(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+        # In multiprocess mode this process's own samples are in the files already.
+        own = None if in_multiprocess_mode() else self.registry
+        return generate_latest(_Scrape(directories, own, self.gauges)), CONTENT_TYPE_LATEST  # type: ignore[arg-type]
+
+
+class JobMetrics:
+    """What worker pool processes record about each finished job (created after `enable_multiprocess`)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.succeeded = Counter(
+            "deepscreen_jobs_succeeded_total", "Jobs finished with a result, by kind.", ["kind"], registry=registry,
+        )
+        self.failed = Counter(
+            "deepscreen_jobs_failed_total", "Jobs failed by a worker, by kind and error code.",
+            ["kind", "error_code"], registry=registry,
+        )
+        self.canceled = Counter(
+            "deepscreen_jobs_canceled_total", "Running jobs stopped because they were canceled, by kind.",
+            ["kind"], registry=registry,
+        )
+        self.queue_wait = Histogram(
+            "deepscreen_job_queue_wait_seconds", "From (re-)queueing to a worker claiming the job.",
+            ["kind"], registry=registry, buckets=JOB_SECONDS_BUCKETS,
+        )
+        self.processing = Histogram(
+            "deepscreen_job_processing_seconds", "From a worker claiming the job to its final state.",
+            ["kind", "state"], registry=registry, buckets=JOB_SECONDS_BUCKETS,
+        )
+        self.stage = Histogram(
+            "deepscreen_job_stage_seconds", "Time in each pipeline stage (probing ... explaining).",
+            ["kind", "stage"], registry=registry, buckets=JOB_SECONDS_BUCKETS,
+        )
+        self.faces = Histogram(
+            "deepscreen_job_faces", "Faces classified per analysed job.", ["kind"], registry=registry,
+            buckets=FACE_BUCKETS,
+        )
+        self.batch_size = Histogram(
+            "deepscreen_classifier_batch_size", "Face crops per classifier batch.", registry=registry,
+            buckets=BATCH_SIZE_BUCKETS,
+        )
+        self.batch_seconds = Histogram(
+            "deepscreen_classifier_batch_seconds",
+            "Classifier latency per batch (the job's classifying time shared evenly among its batches).",
+            registry=registry, buckets=LATENCY_BUCKETS,
+        )
+
+    def observe(self, job: Job, *, batch_size: int) -> None:
+        """Record a finished job from its row (state, timestamps, result)."""
+        kind = job.kind
+        if job.state == JobState.succeeded:
+            self.succeeded.labels(kind).inc()
+        elif job.state == JobState.failed:
+            self.failed.labels(kind, job.error_code or "unknown").inc()
+        elif job.state == JobState.canceled:
+            self.canceled.labels(kind).inc()
+        if job.started_at is not None:
+            if job.enqueued_at is not None:
+                self.queue_wait.labels(kind).observe(max(0.0, (job.started_at - job.enqueued_at).total_seconds()))
+            if job.finished_at is not None:
+                self.processing.labels(kind, job.state).observe((job.finished_at - job.started_at).total_seconds())
+        result = job.result or {}
+        for stage, seconds in (result.get("stage_seconds") or {}).items():
+            if stage != "total":
+                self.stage.labels(kind, stage).observe(float(seconds))
+        if "faces" in result:
+            faces = len(result["faces"])
+            self.faces.labels(kind).observe(faces)
+            classifying = float((result.get("stage_seconds") or {}).get("classifying", 0.0))
+            if faces and batch_size > 0:
+                sizes = [batch_size] * (faces // batch_size) + ([faces % batch_size] if faces % batch_size else [])
+                for size in sizes:
+                    self.batch_size.observe(size)
+                    self.batch_seconds.observe(classifying / len(sizes))
 
 
 class _JobStateCollector(Collector):
@@ -43,13 +199,80 @@ class _JobStateCollector(Collector):
         self.database = database
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "deepscreen_jobs", "Jobs in the database by state and kind.", labels=["state", "kind"]
+        jobs = GaugeMetricFamily("deepscreen_jobs", "Jobs in the database by state and kind.", labels=["state", "kind"])
+        depth = GaugeMetricFamily("deepscreen_queue_depth", "Jobs waiting in each queue.", labels=["queue"])
+        age = GaugeMetricFamily(
+            "deepscreen_queue_oldest_age_seconds", "Age of the oldest job waiting in each queue.", labels=["queue"]
         )
+        queued: dict[str, int] = {"images": 0, "videos": 0}
+        now = utcnow()
         with self.database.session() as session:
             for state, kind, count in repository.count_by_state(session):
-                family.add_metric([state, kind], count)
-        yield family
+                jobs.add_metric([state, kind], count)
+                if state == JobState.queued:
+                    queued[queue_for_kind(kind)] = queued.get(queue_for_kind(kind), 0) + count
+            oldest = {queue_for_kind(kind): created for kind, created in repository.oldest_queued_by_kind(session)}
+        for queue, count in sorted(queued.items()):
+            depth.add_metric([queue], count)
+            age.add_metric([queue], (now - oldest[queue]).total_seconds() if queue in oldest else 0.0)
+        yield from (jobs, depth, age)
+
+
+class _WorkerCollector(Collector):
+    def __init__(self, registry: WorkerRegistry, stale_after: float) -> None:
+        self.registry = registry
+        self.stale_after = stale_after
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        beats = self.registry.live(stale_after=self.stale_after)
+        workers = GaugeMetricFamily(
+            "deepscreen_workers", "Worker processes with a loaded model and a recent heartbeat.", value=len(beats)
+        )
+        consumers = GaugeMetricFamily(
+            "deepscreen_queue_consumers", "Live worker processes consuming each queue.", labels=["queue"]
+        )
+        per_queue: dict[str, int] = {"images": 0, "videos": 0}
+        for beat in beats:
+            for queue in beat.queues:
+                per_queue[queue] = per_queue.get(queue, 0) + 1
+        for queue, count in sorted(per_queue.items()):
+            consumers.add_metric([queue], count)
+        model = GaugeMetricFamily(
+            "deepscreen_model_info", "Model versions loaded by live workers (value 1 per version, backend, device).",
+            labels=["model_id", "version", "sha256", "backend", "device"],
+        )
+        for key in sorted({(b.model_id, b.model_version, b.model_sha256, b.backend, b.device) for b in beats}):
+            model.add_metric(list(key), 1)
+        gpu = GaugeMetricFamily(
+            "deepscreen_worker_gpu_memory_bytes", "CUDA memory of workers running on a GPU.",
+            labels=["worker", "device", "type"],
+        )
+        for beat in beats:
+            for kind, value in (("allocated", beat.gpu_memory_allocated_bytes),
+                                ("reserved", beat.gpu_memory_reserved_bytes), ("total", beat.gpu_memory_total_bytes)):
+                if value is not None:
+                    gpu.add_metric([beat.worker, beat.device, kind], value)
+        heartbeat_age = GaugeMetricFamily(
+            "deepscreen_worker_heartbeat_age_seconds", "Seconds since the most recent worker heartbeat (any worker).",
+            value=min((time.time() - b.beat_at for b in self.registry.all()), default=math.inf),
+        )
+        yield from (workers, consumers, model, gpu, heartbeat_age)
+
+
+class _StorageCollector(Collector):
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.root = root
+        self.settings = settings
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        current = usage(self.root)
+        yield GaugeMetricFamily("deepscreen_storage_used_bytes", "Bytes under STORAGE_DIR.", value=current.used_bytes)
+        yield GaugeMetricFamily(
+            "deepscreen_storage_free_bytes", "Free bytes on STORAGE_DIR's file system.", value=current.free_bytes
+        )
+        yield GaugeMetricFamily(
+            "deepscreen_storage_quota_bytes", "STORAGE_QUOTA_BYTES (0: none).", value=self.settings.STORAGE_QUOTA_BYTES
+        )
 
 
 class MetricsMiddleware:

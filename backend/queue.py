@@ -21,12 +21,16 @@ from pathlib import Path
 from celery import Celery
 from kombu import Exchange, Queue
 
+from backend.middleware import request_id_var
 from backend.settings import ReaperMode, Settings
 
 logger = logging.getLogger(__name__)
 
 ANALYZE_TASK = "job.analyze"
 REAP_TASK = "job.reap"
+RETENTION_TASK = "retention.sweep"
+REQUEST_ID_HEADER = "deepscreen_request_id"
+"""Task message header carrying the API request id, so worker logs join the request's."""
 IMAGE_QUEUE = "images"
 VIDEO_QUEUE = "videos"
 MAINTENANCE_QUEUE = "maintenance"
@@ -54,14 +58,19 @@ def create_celery(settings: Settings) -> Celery:
         # One direct exchange per queue, so routing is explicit on every broker (tests/backend/test_queue.py).
         task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_default_queue=MAINTENANCE_QUEUE,
-        task_routes={REAP_TASK: {"queue": MAINTENANCE_QUEUE}},
+        task_routes={REAP_TASK: {"queue": MAINTENANCE_QUEUE}, RETENTION_TASK: {"queue": MAINTENANCE_QUEUE}},
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         worker_proc_alive_timeout=180,  # pool processes load the model at start; that takes a while
         beat_schedule=(
-            {"reap-stale-jobs": {"task": REAP_TASK, "schedule": timedelta(seconds=settings.REAPER_INTERVAL_SECONDS)}}
+            {
+                "reap-stale-jobs": {"task": REAP_TASK, "schedule": timedelta(seconds=settings.REAPER_INTERVAL_SECONDS)},
+                "retention-sweep": {
+                    "task": RETENTION_TASK, "schedule": timedelta(seconds=settings.RETENTION_INTERVAL_SECONDS),
+                },
+            }
             if settings.REAPER_MODE is ReaperMode.beat
             else {}
         ),
@@ -76,7 +85,9 @@ class JobQueue:
         self.celery = celery
 
     def send_analyze(self, job_id: str, queue: str) -> None:
-        self.celery.send_task(ANALYZE_TASK, args=[job_id], queue=queue)
+        self.celery.send_task(
+            ANALYZE_TASK, args=[job_id], queue=queue, headers={REQUEST_ID_HEADER: request_id_var.get()}
+        )
         logger.info("job sent to queue", extra={"job_id": job_id, "queue": queue})
 
     def close(self) -> None:

@@ -20,4 +20,4 @@ app = celery_app
 @setup_logging.connect
 def _configure_logging(**_kwargs: Any) -> None:
     """Use DeepScreen's log format (with job ids) for Celery's own records too, instead of Celery's setup."""
-    configure_logging(get_settings().LOG_LEVEL)
+    configure_logging(get_settings().LOG_LEVEL, get_settings().LOG_FORMAT)

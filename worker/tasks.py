@@ -15,6 +15,7 @@ from backend.jobs.storage import Storage
 from backend.logs import configure_logging
 from backend.queue import ANALYZE_TASK, REAP_TASK, JobQueue
 from backend.settings import get_settings
+from worker import operations
 from worker.app import celery_app
 from worker.runner import TRANSIENT_ERRORS, JobRunner
 
@@ -38,16 +39,16 @@ def get_runner() -> JobRunner:
 def _load_pipeline(**_kwargs: object) -> None:
     """Load the model when the pool process starts, so the first job does not pay for it."""
     settings = get_settings()
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if settings.TORCH_THREADS:
         import torch
 
         torch.set_num_threads(settings.TORCH_THREADS)
     try:
         get_runner().pipeline  # noqa: B018  (property access loads the model)
-    except Exception:
-        # Jobs will fail with `internal` and the log says why; the process stays up for the next try.
-        logger.exception("the analysis pipeline could not be loaded")
+    except Exception as exc:
+        operations.refuse_to_start(exc)  # logs why and stops the worker: it could only fail jobs
+    operations.start_heartbeat(get_runner())
 
 
 @celery_app.task(name=ANALYZE_TASK, bind=True, max_retries=get_settings().TASK_MAX_RETRIES)
@@ -66,6 +67,8 @@ def analyze(self: Task, job_id: str) -> str | None:
             logger.warning("could not re-queue now; the reaper will", extra={"job_id": job_id})
         countdown = runner.settings.TASK_RETRY_BACKOFF_SECONDS * 2**retries
         raise self.retry(exc=exc, countdown=countdown) from exc
+    if state is not None:
+        operations.after_job(runner, job_id)
     return state.value if state else None
 
 

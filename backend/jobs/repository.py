@@ -146,3 +146,11 @@ def count_by_state(session: Session) -> list[tuple[str, str, int]]:
 
 def _is_stale(stale_before: datetime) -> Any:
     return or_(Job.heartbeat_at < stale_before, Job.heartbeat_at.is_(None))
+
+
+def oldest_queued_by_kind(session: Session) -> list[tuple[str, datetime]]:
+    """When the longest-waiting queued job of each kind was created (queue age, for alerts)."""
+    rows = session.execute(
+        select(Job.kind, func.min(Job.created_at)).where(Job.state == JobState.queued).group_by(Job.kind)
+    )
+    return [(kind, created) for kind, created in rows if created is not None]

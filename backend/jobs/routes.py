@@ -20,6 +20,7 @@ from backend.jobs.models import Job, JobState
 from backend.jobs.schemas import JobCreated, JobError, JobLinks, JobList, JobPublic
 from backend.jobs.service import AcceptedMedia
 from backend.jobs.upload import receive_upload
+from backend.retention import quota
 from backend.settings import AuthMode
 from ml.contracts import AnalysisError, MediaInfo, Stage
 from ml.media import probe
@@ -45,6 +46,7 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "The file is larger than MAX_UPLOAD_BYTES."},
     415: {"description": "Not an accepted image or video type; details.accepted lists them."},
     422: {"description": "Empty, truncated or corrupt media, or over a media limit named in details.limit."},
+    507: {"description": "The storage quota is reached or the disk is nearly full; try again later."},
 }
 
 
@@ -53,6 +55,7 @@ async def accept_upload(
 ) -> AsyncIterator[AcceptedMedia]:
     """Stream, sniff and probe the upload within the caller's tier limits (after the rate limit and a
     quota look); its temporary file is removed however the request ends."""
+    await to_thread.run_sync(quota.ensure_room, storage.root, settings, quota.declared_size(request, settings))
     upload = await receive_upload(
         request, storage, max_bytes=limits.max_upload_bytes, flush_bytes=settings.UPLOAD_CHUNK_BYTES
     )

@@ -1,4 +1,4 @@
-"""The app as a whole: it never imports torch, every error has one shape, probes and metrics answer."""
+"""The app as a whole: it never imports torch, every error has one shape (probes and metrics: tests/backend/health/)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 
 from backend.main import create_app
 from backend.settings import REPO_ROOT, Settings
-from tests.backend.factories import png_bytes
 from tests.conftest import make_settings
 
 
@@ -45,36 +44,6 @@ def test_unknown_route_is_404_with_the_error_shape(client: TestClient) -> None:
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
-
-
-def test_health_probes(client: TestClient) -> None:
-    assert client.get("/api/health/live").json() == {"status": "ok", "checks": {}}
-    ready = client.get("/api/health/ready")
-    assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "storage": "ok"}
-
-
-def test_readiness_is_503_naming_the_failing_check(env: dict[str, str], tmp_path) -> None:  # noqa: ANN001
-    settings = make_settings({**env, "REDIS_URL": "redis://127.0.0.1:1/0"})
-    with TestClient(create_app(settings)) as client:
-        response = client.get("/api/health/ready")
-
-    assert response.status_code == 503
-    assert response.json()["checks"]["redis"] == "unreachable"
-    assert response.json()["checks"]["database"] == "ok"
-
-
-def test_metrics_count_requests_by_route_template_and_jobs(client: TestClient) -> None:
-    job_id = client.post("/api/jobs", files={"file": ("a.png", png_bytes())}).json()["id"]
-    client.get(f"/api/jobs/{job_id}")
-    client.get(f"/api/jobs/{job_id}")
-
-    text = client.get("/api/metrics").text
-
-    assert 'deepscreen_http_requests_total{method="GET",route="/api/jobs/{job_id}",status="200"} 2.0' in text
-    assert 'deepscreen_jobs_submitted_total{kind="image",reused="false"} 1.0' in text
-    assert 'deepscreen_jobs{kind="image",state="queued"} 1.0' in text
-    assert job_id not in text
 
 
 def test_openapi_documents_the_upload_body(client: TestClient) -> None:

@@ -1,0 +1,152 @@
+"""/api/metrics: requests by route template, job gauges from the database, worker gauges from
+heartbeats, storage gauges, worker-written samples merged from the multiprocess folder, and what
+JobMetrics records for one finished job."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from backend.db import utcnow
+from backend.jobs.models import JobState
+from backend.metrics import JobMetrics
+from backend.settings import REPO_ROOT, Settings
+from tests.backend.factories import make_job, make_result, png_bytes
+from tests.backend.health.factories import write_beat
+from tests.conftest import api_client, make_settings
+
+TOKEN = "metrics-test-token"
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Samples:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def scrape(client: TestClient) -> tuple[str, Samples]:
+    response = client.get("/api/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.text
+    return response.text, parse(response.text)
+
+
+def settings_for(env: dict[str, str], **extra: str) -> Settings:
+    return make_settings({**env, "METRICS_TOKEN": TOKEN, **extra})
+
+
+def test_requests_by_route_template_and_jobs_from_the_database(env: dict[str, str]) -> None:
+    settings = settings_for(env)
+    with api_client(settings) as client:
+        job_id = client.post("/api/jobs", files={"file": ("a.png", png_bytes())}).json()["id"]
+        client.get(f"/api/jobs/{job_id}")
+        client.get(f"/api/jobs/{job_id}")
+        waiting = make_job(kind="video", media_format="mp4", created_at=utcnow() - timedelta(seconds=90))
+        with client.app.state.database.session() as session:  # type: ignore[attr-defined]
+            session.add(waiting)
+
+        text, samples = scrape(client)
+
+    assert samples[("deepscreen_http_requests_total",
+                    frozenset({"method": "GET", "route": "/api/jobs/{job_id}", "status": "200"}.items()))] == 2
+    assert job_id not in text, "raw paths never become labels"
+    assert samples[("deepscreen_jobs_submitted_total", frozenset({"kind": "image", "reused": "false"}.items()))] == 1
+    assert samples[("deepscreen_jobs", frozenset({"kind": "image", "state": "queued"}.items()))] == 1
+    assert samples[("deepscreen_queue_depth", frozenset({"queue": "images"}.items()))] == 1
+    assert samples[("deepscreen_queue_depth", frozenset({"queue": "videos"}.items()))] == 1
+    assert 89 <= samples[("deepscreen_queue_oldest_age_seconds", frozenset({"queue": "videos"}.items()))] < 200
+    assert samples[("deepscreen_http_request_duration_seconds_count",
+                    frozenset({"method": "POST", "route": "/api/jobs"}.items()))] == 1
+
+
+def test_workers_model_and_gpu_from_heartbeats_and_storage(env: dict[str, str]) -> None:
+    settings = settings_for(env, STALE_AFTER_SECONDS="30")
+    with api_client(settings) as client:
+        write_beat(settings.storage_dir, worker="gpu@a:1", queues=["videos"], device="cuda:0", backend="torch",
+                   gpu_memory_allocated_bytes=1000, gpu_memory_reserved_bytes=2000, gpu_memory_total_bytes=8000)
+        write_beat(settings.storage_dir, worker="cpu@b:2", queues=["images", "videos"])
+        write_beat(settings.storage_dir, worker="dead@c:3", age=120, model_version="0.9")
+        (settings.storage_dir / "uploads" / "x.png").write_bytes(b"0" * 1000)
+
+        _, samples = scrape(client)
+
+    assert samples[("deepscreen_workers", frozenset())] == 2
+    assert samples[("deepscreen_queue_consumers", frozenset({"queue": "videos"}.items()))] == 2
+    assert samples[("deepscreen_queue_consumers", frozenset({"queue": "images"}.items()))] == 1
+    versions = {dict(labels)["version"] for (name, labels) in samples if name == "deepscreen_model_info"}
+    assert versions == {"1.2.3"}, "a dead worker's model does not count"
+    gpu = {dict(labels)["type"]: v for (name, labels), v in samples.items()
+           if name == "deepscreen_worker_gpu_memory_bytes"}
+    assert gpu == {"allocated": 1000, "reserved": 2000, "total": 8000}
+    assert samples[("deepscreen_worker_heartbeat_age_seconds", frozenset())] < 5
+    assert samples[("deepscreen_storage_used_bytes", frozenset())] >= 1000
+    assert samples[("deepscreen_storage_free_bytes", frozenset())] > 0
+
+
+def test_samples_written_by_other_processes_are_merged(env: dict[str, str], tmp_path: Path) -> None:
+    """What a worker pool process writes (multiprocess mode, its own pid) shows up in the API's scrape."""
+    settings = settings_for(env)
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from backend.metrics import JobMetrics, enable_multiprocess
+        enable_multiprocess(Path({str(settings.metrics_dir)!r}))
+        metrics = JobMetrics()
+        metrics.failed.labels("video", "corrupt_media").inc(3)
+        metrics.faces.labels("video").observe(7)
+    """)
+    for _ in range(2):  # two processes, as two pool processes would
+        subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=60)
+    with api_client(settings) as client:
+        _, samples = scrape(client)
+
+    failed = frozenset({"kind": "video", "error_code": "corrupt_media"}.items())
+    assert samples[("deepscreen_jobs_failed_total", failed)] == 6
+    assert samples[("deepscreen_job_faces_count", frozenset({"kind": "video"}.items()))] == 2
+    assert samples[("deepscreen_job_faces_sum", frozenset({"kind": "video"}.items()))] == 14
+
+
+def test_job_metrics_for_one_finished_job() -> None:
+    registry = CollectorRegistry()
+    metrics = JobMetrics(registry)
+    now = utcnow()
+    result = make_result().model_dump(mode="json")
+    result["faces"] = [{}] * 20
+    result["stage_seconds"] = {"probing": 0.1, "detecting": 1.0, "classifying": 0.8, "total": 2.0}
+    job = make_job(state=JobState.succeeded, enqueued_at=now - timedelta(seconds=10),
+                   started_at=now - timedelta(seconds=4), finished_at=now, result=result)
+
+    metrics.observe(job, batch_size=16)
+
+    def get(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert get("deepscreen_jobs_succeeded_total", kind="image") == 1
+    assert get("deepscreen_job_queue_wait_seconds_sum", kind="image") == 6
+    assert get("deepscreen_job_processing_seconds_sum", kind="image", state="succeeded") == 4
+    assert get("deepscreen_job_stage_seconds_sum", kind="image", stage="detecting") == 1.0
+    assert get("deepscreen_job_stage_seconds_count", kind="image", stage="total") is None
+    assert get("deepscreen_job_faces_sum", kind="image") == 20
+    assert get("deepscreen_classifier_batch_size_count") == 2  # 16 + 4
+    assert get("deepscreen_classifier_batch_size_sum") == 20
+    assert get("deepscreen_classifier_batch_seconds_sum") == 0.8
+
+
+def test_a_failed_job_without_result_counts_its_error_code() -> None:
+    registry = CollectorRegistry()
+    metrics = JobMetrics(registry)
+    job = make_job(state=JobState.failed, error_code="corrupt_media", started_at=utcnow(), finished_at=utcnow())
+
+    metrics.observe(job, batch_size=16)
+
+    failed = {"kind": "image", "error_code": "corrupt_media"}
+    assert registry.get_sample_value("deepscreen_jobs_failed_total", failed) == 1
+    assert registry.get_sample_value("deepscreen_job_faces_count", {"kind": "image"}) is None

@@ -1,0 +1,209 @@
+"""The worker's operational side: log context per task, job metrics, the worker heartbeat, upload
+deletion after a job, the retention task and the optional metrics server.
+
+Everything here hangs off Celery signals or is called once by `worker.tasks`, so the task code
+stays about jobs. See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from celery import Task
+from celery.signals import (
+    celeryd_after_setup,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
+
+from backend.health.workers import WorkerBeat, WorkerRegistry
+from backend.jobs import repository as jobs_repository
+from backend.logs import job_id_var
+from backend.metrics import JobMetrics, enable_multiprocess, multiprocess_exposition
+from backend.middleware import request_id_var
+from backend.queue import ANALYZE_TASK, REQUEST_ID_HEADER, RETENTION_TASK
+from backend.retention import service as retention
+from backend.settings import get_settings
+from worker.app import celery_app
+
+if TYPE_CHECKING:
+    from ml.pipeline import Pipeline
+    from worker.runner import JobRunner
+
+logger = logging.getLogger(__name__)
+
+_node: dict[str, str] = {}
+_consumer_queues: list[str] = []
+_job_metrics: JobMetrics | None = None
+_heartbeat: WorkerHeartbeat | None = None
+_context_tokens: dict[str, tuple[contextvars.Token[str | None], contextvars.Token[str | None]]] = {}
+
+
+# --- main process ---------------------------------------------------------------------------
+
+
+@celeryd_after_setup.connect
+def _remember_worker(sender: str, instance: Any, **_kwargs: Any) -> None:
+    """The node name and queues (from -Q), inherited by the pool processes for their heartbeat."""
+    _node["name"] = str(sender)
+    _consumer_queues[:] = sorted(instance.app.amqp.queues.consume_from)
+
+
+@worker_init.connect
+def _serve_metrics(**_kwargs: Any) -> None:
+    """Serve this host's sample files at WORKER_METRICS_PORT (for workers on hosts without an API)."""
+    settings = get_settings()
+    settings.metrics_dir.mkdir(parents=True, exist_ok=True)
+    if settings.WORKER_METRICS_PORT:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.WORKER_METRICS_PORT, registry=multiprocess_exposition(settings.metrics_dir))
+        logger.info("worker metrics on :%d/metrics", settings.WORKER_METRICS_PORT)
+
+
+# --- pool processes ---------------------------------------------------------------------------
+
+
+@worker_process_init.connect
+def _multiprocess_metrics(**_kwargs: Any) -> None:
+    enable_multiprocess(get_settings().metrics_dir)
+
+
+def job_metrics() -> JobMetrics:
+    global _job_metrics
+    if _job_metrics is None:
+        _job_metrics = JobMetrics()
+    return _job_metrics
+
+
+def refuse_to_start(exc: BaseException) -> None:
+    """The model cannot be loaded: stop the whole worker with a clear error instead of failing every job."""
+    settings = get_settings()
+    logger.critical(
+        "deepscreen worker: the model at %s cannot be loaded (%s: %s); the worker shuts down. "
+        "Set MODEL_CHECKPOINT to a DeepScreen .safetensors checkpoint and check DEVICE (see docs/operations.md).",
+        settings.MODEL_CHECKPOINT, type(exc).__name__, exc,
+    )
+    os.kill(os.getppid(), signal.SIGTERM)  # the main process stops its pool and exits
+    os._exit(1)
+
+
+def start_heartbeat(runner: JobRunner) -> None:
+    """Announce this pool process (loaded model, queues, device) until it exits."""
+    global _heartbeat
+    pipeline = runner.pipeline
+    _heartbeat = WorkerHeartbeat(WorkerRegistry(runner.storage.root), pipeline, runner.settings.HEARTBEAT_SECONDS)
+    _heartbeat.start()
+
+
+@worker_process_shutdown.connect
+def _stop_heartbeat(**_kwargs: Any) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()
+
+
+class WorkerHeartbeat:
+    """Writes this process's `WorkerBeat` every `interval` seconds from a daemon thread."""
+
+    def __init__(self, registry: WorkerRegistry, pipeline: Pipeline, interval: float) -> None:
+        info = pipeline.model_info
+        self.registry = registry
+        self.interval = interval
+        self.device = pipeline.device
+        self.beat = WorkerBeat(
+            worker=f"{_node.get('name') or socket.gethostname()}:{os.getpid()}", hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=list(_consumer_queues) or _configured_queues(), device=str(pipeline.device),
+            backend=pipeline.backend, model_id=info.model_id, model_version=info.version, model_sha256=info.sha256,
+            started_at=time.time(), beat_at=time.time(),
+        )
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="worker-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._write()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=self.interval + 5)
+        self.registry.remove(self.beat.worker)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self.interval):
+            self._write()
+
+    def _write(self) -> None:
+        self.beat.beat_at = time.time()
+        self._gpu_memory()
+        try:
+            self.registry.write(self.beat)
+        except OSError:
+            logger.warning("worker heartbeat could not be written", exc_info=True)
+
+    def _gpu_memory(self) -> None:
+        if getattr(self.device, "type", None) != "cuda":
+            return
+        import torch
+
+        self.beat.gpu_memory_allocated_bytes = int(torch.cuda.memory_allocated(self.device))
+        self.beat.gpu_memory_reserved_bytes = int(torch.cuda.memory_reserved(self.device))
+        self.beat.gpu_memory_total_bytes = int(torch.cuda.get_device_properties(self.device).total_memory)
+
+
+def _configured_queues() -> list[str]:
+    return [q.strip() for q in get_settings().WORKER_QUEUES.split(",") if q.strip()]
+
+
+# --- per task ---------------------------------------------------------------------------------
+
+
+@task_prerun.connect
+def _enter_log_context(task_id: str, task: Task, args: tuple[Any, ...] | None = None, **_kwargs: Any) -> None:
+    """Records made while the task runs carry the API request's id and the job id."""
+    request_id = getattr(task.request, REQUEST_ID_HEADER, None) or (task.request.headers or {}).get(REQUEST_ID_HEADER)
+    job_id = args[0] if task.name == ANALYZE_TASK and args else None
+    _context_tokens[task_id] = (request_id_var.set(request_id), job_id_var.set(job_id))
+
+
+@task_postrun.connect
+def _leave_log_context(task_id: str, **_kwargs: Any) -> None:
+    tokens = _context_tokens.pop(task_id, None)
+    if tokens is not None:
+        request_id_var.reset(tokens[0])
+        job_id_var.reset(tokens[1])
+
+
+def after_job(runner: JobRunner, job_id: str) -> None:
+    """Once a job is final: record its metrics and, by default, delete its upload (privacy)."""
+    try:
+        with runner.database.session() as session:
+            job = jobs_repository.get(session, job_id)
+            if job is None or not job.is_final:
+                return
+            job_metrics().observe(job, batch_size=runner.pipeline.config.batch_size)
+            if runner.settings.DELETE_UPLOADS_AFTER_PROCESSING:
+                retention.discard_upload(session, job_id, storage=runner.storage)
+    except Exception:  # the job itself is done; the retention sweep deletes the upload later
+        logger.warning("post-job bookkeeping failed", exc_info=True, extra={"job_id": job_id})
+
+
+@celery_app.task(name=RETENTION_TASK)
+def sweep() -> dict[str, int]:
+    """Delete expired jobs, processed uploads and orphan files (scheduled by Celery beat)."""
+    from worker.tasks import get_runner
+
+    runner = get_runner()
+    with runner.database.session() as session:
+        report = retention.sweep(session, settings=runner.settings, storage=runner.storage)
+    return {"jobs": report.jobs_deleted, "uploads": report.uploads_deleted, "orphans": report.orphans_deleted}

@@ -96,6 +96,8 @@ class Metrics:
 
     def __init__(self, database: Database, settings: Settings, storage_root: Path) -> None:
         self.settings = settings
+        if in_multiprocess_mode():  # started with PROMETHEUS_MULTIPROC_DIR: its samples go to files there
+            Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "deepscreen_http_requests_total", "HTTP requests by route template and status.",

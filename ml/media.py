@@ -119,6 +119,8 @@ def _probe_video(path: Path, media_type: MediaType, limits: MediaLimits) -> Medi
             if not container.streams.video:
                 raise AnalysisError(ErrorCode.corrupt_media, "The file has no video stream.")
             stream = container.streams.video[0]
+            if stream.codec_context is None:  # FFmpeg has no decoder for this codec (e.g. an unknown fourcc)
+                raise AnalysisError(ErrorCode.corrupt_media, "The video's codec is unknown or not supported.")
             width, height = stream.codec_context.width, stream.codec_context.height
             if width <= 0 or height <= 0:
                 raise AnalysisError(ErrorCode.corrupt_media, "The video has no frame size.")

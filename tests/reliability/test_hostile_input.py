@@ -1,0 +1,115 @@
+"""Hostile uploads (tests/reliability/corpus.py): each is refused with a 4xx in the one error shape
+and leaves nothing behind, or is accepted as the valid media it also is and then ends in a final
+state in a real worker — never a 500, never a stuck worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from backend.jobs.models import Job
+from backend.settings import Settings
+from tests.conftest import WorkerProcess, api_client, make_settings, wait_for
+from tests.reliability.corpus import CORPUS, Hostile, body_of
+from tests.worker.support import started
+
+ERROR_SHAPE = {"error", "request_id"}
+
+
+def stored_files(settings: Settings) -> list[str]:
+    return sorted(str(p.relative_to(settings.storage_dir)) for p in settings.storage_dir.rglob("*") if p.is_file())
+
+
+def job_count(client: TestClient) -> int:
+    with client.app.state.database.session() as session:  # type: ignore[attr-defined]
+        return int(session.scalar(select(func.count()).select_from(Job)) or 0)
+
+
+def post(client: TestClient, item: Hostile):  # noqa: ANN201
+    return client.post("/api/jobs", content=body_of(item), headers={"content-type": item.content_type})
+
+
+@pytest.mark.parametrize("item", CORPUS, ids=[item.id for item in CORPUS])
+def test_hostile_upload_is_refused_cleanly_or_accepted_as_media(
+    client: TestClient, settings: Settings, item: Hostile
+) -> None:
+    response = post(client, item)
+
+    assert response.status_code < 500, response.text
+    if response.status_code == 202:
+        assert item.accept is not False, f"{item.id} must be refused, got 202: {response.text}"
+        job_id = response.json()["id"]
+        body = client.get(f"/api/jobs/{job_id}").json()
+        assert body["state"] == "queued"
+        name = body["original_filename"]
+        if name is not None:  # display-only metadata: a base name without control characters
+            assert len(name) <= settings.MAX_FILENAME_LENGTH
+            assert not any(ch in name for ch in "/\\\x00\r\n")
+            assert name.isprintable()
+        assert stored_files(settings) == [f"uploads/{job_id}.{body['media_format']}"]
+        assert job_count(client) == 1
+        return
+
+    assert item.accept is not True, f"{item.id} is valid media and must be accepted: {response.text}"
+    assert 400 <= response.status_code < 500
+    body = response.json()
+    assert set(body) == ERROR_SHAPE, body
+    assert body["error"]["message"]
+    if item.codes:
+        assert body["error"]["code"] in item.codes, body
+    assert stored_files(settings) == [], "a refused upload leaves no file"
+    assert job_count(client) == 0, "a refused upload leaves no row"
+
+
+def test_the_api_still_answers_after_the_whole_corpus(client: TestClient, settings: Settings) -> None:
+    """The corpus run back to back in one process: no leaked temporary file, and a normal upload works."""
+    for item in CORPUS:
+        assert post(client, item).status_code < 500, item.id
+    assert not any(name.startswith("tmp/") for name in stored_files(settings))
+    from tests.backend.factories import png_bytes
+
+    assert client.post("/api/jobs", files={"file": ("ok.png", png_bytes(), "image/png")}).status_code == 202
+
+
+def test_accepted_hostile_files_end_in_a_final_state_in_a_real_worker(
+    env: dict[str, str], model_checkpoint: str, start_worker: Callable[[dict[str, str]], WorkerProcess]
+) -> None:
+    """Valid media with nasty extras (appended archives, giant EXIF, lying containers) reach
+    `succeeded` or `failed` with a reason, each exactly once, and the worker stays up."""
+    worker_env = {
+        **env, "MODEL_CHECKPOINT": str(model_checkpoint), "PIPELINE_FRAMES": "4", "PIPELINE_EXPLAIN_TOP_K": "1",
+        "HEARTBEAT_SECONDS": "1", "STALE_AFTER_SECONDS": "5", "JOB_SOFT_TIME_LIMIT_SECONDS": "90",
+        "JOB_TIME_LIMIT_SECONDS": "100",
+    }
+    candidates = [item for item in CORPUS if item.accept is not False]
+    with api_client(make_settings(worker_env)) as api:
+        worker = started(start_worker, worker_env)
+        ids = {}
+        for item in candidates:
+            response = post(api, item)
+            if item.accept is None and response.status_code != 202:
+                continue
+            assert response.status_code == 202, (item.id, response.text)
+            ids[item.id] = response.json()["id"]
+
+        def all_final() -> dict[str, dict] | None:
+            bodies = {name: api.get(f"/api/jobs/{job_id}").json() for name, job_id in ids.items()}
+            done = all(body["state"] in {"succeeded", "failed"} for body in bodies.values())
+            return bodies if done else None
+
+        try:
+            bodies = wait_for(all_final, timeout=240, interval=1.0, what="every accepted hostile job to finish")
+        except BaseException:
+            print(worker.log()[-6000:])  # noqa: T201 - shown by pytest only when the test fails
+            raise
+        assert worker.process.poll() is None, "the worker survived the corpus"
+    for name, body in bodies.items():  # type: ignore[union-attr]
+        assert body["attempts"] == 1, (name, body)
+        if body["state"] == "failed":
+            assert body["error"]["message"], (name, body)
+            assert body["error"]["code"] != "internal", (name, body["error"])
+        else:
+            assert body["result"] is not None, name

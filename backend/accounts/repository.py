@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -94,3 +94,21 @@ def take_upload(session: Session, subject: str, day: date, *, limit: int) -> boo
 def uploads_used(session: Session, subject: str, day: date) -> int:
     used = session.scalar(select(UploadQuota.used).where(UploadQuota.subject == subject, UploadQuota.day == day))
     return used or 0
+
+
+def delete_ended_sessions(session: Session, *, before: datetime) -> int:
+    """Sessions that expired or were revoked before `before`: nothing can use them any more."""
+    result = session.execute(
+        delete(AuthSession).where(or_(AuthSession.expires_at < before, AuthSession.revoked_at < before))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def delete_quota_days(session: Session, *, before: date) -> int:
+    result = session.execute(delete(UploadQuota).where(UploadQuota.day < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def set_user(session: Session, email: str, **values: object) -> bool:
+    result = session.execute(update(User).where(User.email == email).values(**values))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -236,3 +236,27 @@ def can_access_job(caller: Caller, job: Job, mode: AuthMode) -> bool:
     if mode is AuthMode.required or job.access_token_hash is None:
         return False
     return any(hmac.compare_digest(digest, job.access_token_hash) for digest in token_hashes(caller, mode))
+
+
+# --- housekeeping and administration ------------------------------------------------------------------
+
+
+def prune(session: Session, *, now: datetime | None = None) -> int:
+    """Delete sessions ended more than a day ago and upload counters of past days; safe to run anywhere, any time.
+
+    Meant for the periodic maintenance pass (retention sweep); returns the rows removed.
+    """
+    now = now or utcnow()
+    removed = repository.delete_ended_sessions(session, before=now - timedelta(days=1))
+    return removed + repository.delete_quota_days(session, before=now.date() - timedelta(days=1))
+
+
+def set_tier(session: Session, email: str, tier: Tier) -> None:
+    if not repository.set_user(session, normalize_email(email), tier=tier.value, updated_at=utcnow()):
+        raise NotFound("No such user.", details={"email": email})
+
+
+def set_active(session: Session, email: str, active: bool) -> None:
+    """Deactivating a user ends every session and API key at once (both are checked against the user)."""
+    if not repository.set_user(session, normalize_email(email), is_active=active, updated_at=utcnow()):
+        raise NotFound("No such user.", details={"email": email})

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     """'auto' (ONNX Runtime on CPU, torch elsewhere), 'torch' or 'onnx'."""
     PIPELINE_AGGREGATION: str = "confident"
     PIPELINE_EXPLAIN_TOP_K: int = 3
+    PIPELINE_EXPLAIN_BUDGET_SECONDS: float = 10.0
+    """Grad-CAM stops once a job has run this long (counted from the pipeline's start); 0 skips it."""
     TORCH_THREADS: int = 0
     """Intra-op threads per worker process; 0 leaves torch's default (all cores)."""
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,6 +24,7 @@ from backend.queue import MAINTENANCE_QUEUE, RETENTION_TASK
 from backend.settings import REPO_ROOT
 from tests.backend.factories import make_job, png_bytes
 from tests.conftest import WorkerProcess, api_client, make_settings, wait_for
+from tests.servers import free_port
 from tests.worker.support import face_photo, job, started, wait_final
 
 METRICS_TOKEN = "operations-test-token"
@@ -32,9 +34,13 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 def scrape(api: TestClient) -> Samples:
     response = api.get("/api/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert response.status_code == 200, response.text
+    return parse(response.text)
+
+
+def parse(text: str) -> Samples:
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
 
@@ -57,7 +63,9 @@ def stack() -> str:
 def test_metrics_health_retention_and_logs_with_a_real_worker(
     worker_env: dict[str, str], start_worker: Callable[[dict[str, str]], WorkerProcess],
 ) -> None:
-    settings = make_settings({**worker_env, "METRICS_TOKEN": METRICS_TOKEN})
+    metrics_port = free_port()
+    worker_env = {**worker_env, "METRICS_TOKEN": METRICS_TOKEN, "WORKER_METRICS_PORT": str(metrics_port)}
+    settings = make_settings(worker_env)
     with api_client(settings) as api:
         assert api.get("/api/health/ready").json()["checks"]["workers"] == "no_recent_heartbeat"
         worker = started(start_worker, worker_env)
@@ -101,6 +109,10 @@ def test_metrics_health_retention_and_logs_with_a_real_worker(
         assert dict(info[0])["sha256"] == model["sha256"]
         assert value(after, "deepscreen_http_requests_total", method="POST", route="/api/jobs", status="202") >= 2
         assert value(after, "deepscreen_queue_depth", queue="images") == 0
+        # The worker's own metrics server (WORKER_METRICS_PORT) serves the same worker samples.
+        served = parse(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text)
+        assert value(served, "deepscreen_jobs_succeeded_total", kind="image") == value(
+            after, "deepscreen_jobs_succeeded_total", kind="image")
 
         # Uploads are deleted once processed; the results and artifacts stay.
         with api.app.state.database.session() as session:  # type: ignore[attr-defined]

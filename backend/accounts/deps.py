@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from backend.accounts import service
-from backend.accounts.network import client_address
+from backend.accounts.network import address_key, client_address
 from backend.accounts.passwords import PasswordHasher
 from backend.accounts.ratelimit import RateLimiter
 from backend.accounts.security import API_KEY_PREFIX, InvalidToken, csrf_token, same_secret
@@ -163,7 +163,7 @@ def limit_login_attempts(limiter: RateLimiter, settings: Settings, caller: Calle
 
     Every attempt counts (not only failures), so parallel guesses cannot all slip in under the limit.
     """
-    keys = [f"login:{caller.address}", f"login-email:{service.sha256_hex(email.strip().lower())}"]
+    keys = [f"login:{address_key(caller.address)}", f"login-email:{service.sha256_hex(email.strip().lower())}"]
     window = settings.LOGIN_RATE_WINDOW_SECONDS
     for key in keys:
         retry_after = limiter.hit(key, limit=settings.LOGIN_RATE_LIMIT, window_seconds=window)

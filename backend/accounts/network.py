@@ -44,3 +44,15 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted_proxies:
             except ValueError:
                 return peer  # a garbled header from a trusted proxy: fall back to the proxy itself
     return hops[0] if hops else peer
+
+
+def address_key(address: str) -> str:
+    """The unit anonymous limits count by: the address, or its /64 for IPv6 (one subscriber's
+    prefix, whose addresses are free to rotate)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)

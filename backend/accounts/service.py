@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from backend.accounts import repository
 from backend.accounts.models import ApiKey, AuthSession, User
+from backend.accounts.network import address_key
 from backend.accounts.passwords import PasswordHasher, password_problem
 from backend.accounts.security import (
     InvalidToken,
@@ -55,7 +56,7 @@ class Caller:
     @property
     def subject(self) -> str:
         """The key for quotas and rate limits: the user, else the client address."""
-        return f"user:{self.user.id}" if self.user else f"addr:{self.address}"
+        return f"user:{self.user.id}" if self.user else f"addr:{address_key(self.address)}"
 
 
 @dataclass(frozen=True)

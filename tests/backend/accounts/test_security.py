@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from backend.accounts import deps
-from backend.accounts.network import client_address
+from backend.accounts.network import address_key, client_address
 from backend.accounts.passwords import PasswordHasher, common_passwords, password_problem
 from backend.accounts.security import InvalidToken, decode_access_token, issue_access_token, new_job_token, sha256_hex
 from backend.db import utcnow
@@ -190,3 +190,11 @@ def test_client_address_trusts_forwarded_for_only_from_trusted_proxies(
     peer: str, forwarded: str | None, trusted: list[str], expected: str
 ) -> None:
     assert client_address(peer, forwarded, trusted) == expected
+
+
+def test_anonymous_limits_count_ipv6_clients_by_their_64_prefix() -> None:
+    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:198.51.100.4") == "198.51.100.4"
+    assert address_key("198.51.100.4") == "198.51.100.4"
+    assert address_key("testclient") == "testclient"

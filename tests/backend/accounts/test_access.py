@@ -216,3 +216,24 @@ def test_off_mode_has_no_accounts_and_needs_the_token(env: dict[str, str]) -> No
             stored = session.get(Job, created["id"]).access_token_hash
         assert stored != created["access_token"]
         assert len(stored) == 64
+
+
+def test_every_route_with_a_job_id_checks_access() -> None:
+    """A guard for routes added later: anything under /api/jobs/{job_id} must depend on get_visible_job."""
+    from fastapi.routing import APIRoute
+
+    from backend.accounts.deps import get_visible_job
+    from backend.jobs.routes import router as jobs_router
+    from backend.live.routes import router as live_router
+
+    def calls(dependant: object) -> set[object]:
+        found = {getattr(dependant, "call", None)}
+        for sub in getattr(dependant, "dependencies", []):
+            found |= calls(sub)
+        return found
+
+    routes = [*jobs_router.routes, *live_router.routes]
+    job_routes = [r for r in routes if isinstance(r, APIRoute) and "{job_id}" in r.path]
+    assert len(job_routes) >= 4
+    for route in job_routes:
+        assert get_visible_job in calls(route.dependant), f"{route.path} does not check job access"

@@ -115,8 +115,10 @@ class Pipeline:
             located = [(frame, detection, track)
                        for frame, detections, tracks in zip(frames, per_frame, track_ids, strict=True)
                        for detection, track in zip(detections, tracks, strict=True)]
-            crops = [crop_face(frame.image, detection.box, self.model.config.crop_margin)
-                     for frame, detection, _ in located]
+            # Face-crop inputs are used whole, exactly as training feeds them; detected faces get
+            # the margin the checkpoint was trained with.
+            margin = 0.0 if config.face_crops else self.model.config.crop_margin
+            crops = [crop_face(frame.image, detection.box, margin) for frame, detection, _ in located]
         explain = artifacts_dir is not None and config.explain_top_k > 0 and bool(crops)
         with stage(Stage.classifying):
             keep = explain and self.classifier.backend == "torch"

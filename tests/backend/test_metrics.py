@@ -4,20 +4,17 @@ JobMetrics records for one finished job."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from datetime import timedelta
-from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, values
 from prometheus_client.parser import text_string_to_metric_families
 
 from backend.db import utcnow
 from backend.jobs.models import JobState
 from backend.metrics import JobMetrics
-from backend.settings import REPO_ROOT, Settings
+from backend.settings import Settings
 from tests.backend.factories import make_job, make_result, png_bytes
 from tests.backend.health.factories import write_beat
 from tests.conftest import api_client, make_settings
@@ -92,19 +89,21 @@ def test_workers_model_and_gpu_from_heartbeats_and_storage(env: dict[str, str]) 
     assert samples[("deepscreen_storage_free_bytes", frozenset())] > 0
 
 
-def test_samples_written_by_other_processes_are_merged(env: dict[str, str], tmp_path: Path) -> None:
-    """What a worker pool process writes (multiprocess mode, its own pid) shows up in the API's scrape."""
+def test_samples_written_by_other_processes_are_merged(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What worker pool processes write in multiprocess mode (one file per pid) shows up in the API's scrape."""
     settings = settings_for(env)
-    code = textwrap.dedent(f"""
-        from pathlib import Path
-        from backend.metrics import JobMetrics, enable_multiprocess
-        enable_multiprocess(Path({str(settings.metrics_dir)!r}))
+    settings.metrics_dir.mkdir(parents=True)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(settings.metrics_dir))
+    for pid in (1001, 1002):  # two pool processes
+        monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda pid=pid: pid))
         metrics = JobMetrics()
         metrics.failed.labels("video", "corrupt_media").inc(3)
         metrics.faces.labels("video").observe(7)
-    """)
-    for _ in range(2):  # two processes, as two pool processes would
-        subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=60)
+    monkeypatch.undo()
+    assert sorted(p.name for p in settings.metrics_dir.iterdir()) == ["counter_1001.db", "counter_1002.db",
+                                                                      "histogram_1001.db", "histogram_1002.db"]
     with api_client(settings) as client:
         _, samples = scrape(client)
 

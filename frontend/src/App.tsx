@@ -1,12 +1,16 @@
 import { NavLink, Route, Routes } from "react-router-dom";
 
 import { AboutPage } from "./pages/AboutPage";
+import { AccountPage } from "./pages/AccountPage";
 import { AnalyzePage } from "./pages/AnalyzePage";
 import { HistoryPage } from "./pages/HistoryPage";
 import { JobPage } from "./pages/JobPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
+import { SignInPage } from "./pages/SignInPage";
+import { accountsEnabled, useSession } from "./session";
 
 export function App() {
+  const session = useSession();
   return (
     <>
       <a className="skip-link" href="#main">
@@ -31,6 +35,19 @@ export function App() {
               <li>
                 <NavLink to="/about">About</NavLink>
               </li>
+              {accountsEnabled(session) ? (
+                <li>
+                  {session.account ? (
+                    <NavLink to="/account" data-testid="nav-account">
+                      Account
+                    </NavLink>
+                  ) : (
+                    <NavLink to="/signin" data-testid="nav-signin">
+                      Sign in
+                    </NavLink>
+                  )}
+                </li>
+              ) : null}
             </ul>
           </nav>
         </div>
@@ -41,6 +58,9 @@ export function App() {
           <Route path="/jobs/:jobId" element={<JobPage />} />
           <Route path="/history" element={<HistoryPage />} />
           <Route path="/about" element={<AboutPage />} />
+          <Route path="/signin" element={<SignInPage mode="signin" />} />
+          <Route path="/register" element={<SignInPage mode="register" />} />
+          <Route path="/account" element={<AccountPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Routes>
       </main>

@@ -100,6 +100,8 @@ try {
       check(partial.length >= 1, `the upload bar never showed partial progress: ${[...uploadFractions].join(", ")}`);
       const jobId = page.url().split("/").pop();
       state.jobId = jobId;
+      // The anonymous job is readable only with its token, kept in this browser's storage.
+      state.uploader = await context.storageState();
 
       // Follow the progress panel until the verdict shows, recording what the user saw.
       const headlines = new Set();
@@ -205,7 +207,7 @@ try {
 
   await scenario("history", async () => {
     check(state.jobId, "needs the job from analyze_video");
-    const { context, page } = await newPage(browser, "history");
+    const { context, page } = await newPage(browser, "history", { storageState: state.uploader });
     try {
       await page.goto("/history");
       const row = page.locator("[data-testid=history] tbody tr", { has: page.locator(`a[href="/jobs/${state.jobId}"]`) });
@@ -225,11 +227,101 @@ try {
     }
   });
 
+  await scenario("accounts", async () => {
+    const config = await fetch(`${BASE}/api/auth/config`).then((r) => (r.ok ? r.json() : null), () => null);
+    if (!config || config.mode === "off") return { skipped: `accounts are not enabled (${config ? config.mode : "no /api/auth/config"})` };
+    const { context, page } = await newPage(browser, "accounts");
+    try {
+      const email = `alice-${Date.now()}@example.com`;
+      await page.goto("/");
+      await page.locator("[data-testid=nav-signin]").click();
+      await page.getByRole("link", { name: "Create an account" }).click();
+      await page.getByLabel("Email").fill(email);
+      await page.getByLabel("Password").fill("a long and unusual passphrase 7");
+      await page.locator("[data-testid=register-submit]").click();
+      await page.locator("[data-testid=nav-account]").waitFor({ timeout: 20_000 });
+
+      await page.goto("/");
+      await page.locator("[data-testid=file-input]").setInputFiles(IMAGE);
+      await page.waitForURL(/\/jobs\/[0-9a-f]{32}$/, { timeout: 60_000 });
+      const jobId = page.url().split("/").pop();
+      state.userJobId = jobId;
+      await page.locator("[data-testid=verdict], [data-testid=job-failed]").first().waitFor({ timeout: VERDICT_TIMEOUT_MS });
+
+      await page.locator("[data-testid=nav-account]").click();
+      check((await page.locator("[data-testid=account-email]").innerText()) === email, "the account page shows another email");
+      const quota = await page.locator("[data-testid=quota]").innerText();
+      check(/\b1 of \d+ used/.test(quota), `the quota does not count the upload: ${quota}`);
+
+      // A fresh browser signed in as the same user sees the job in the history: it is the account's, not the browser's.
+      const second = await newPage(browser, "accounts-second-browser");
+      try {
+        await second.page.goto("/signin");
+        await second.page.getByLabel("Email").fill(email);
+        await second.page.getByLabel("Password").fill("a long and unusual passphrase 7");
+        await second.page.locator("[data-testid=signin-submit]").click();
+        await second.page.waitForURL(/\/history$/, { timeout: 20_000 });
+        await second.page.locator(`[data-testid=history] a[href="/jobs/${jobId}"]`).waitFor({ timeout: 20_000 });
+      } finally {
+        await second.context.close();
+      }
+
+      await page.locator("[data-testid=sign-out]").click();
+      await page.locator("[data-testid=nav-signin]").waitFor({ timeout: 20_000 });
+      return { email, jobId, quota };
+    } catch (error) {
+      await failureShot(page, "accounts");
+      throw error;
+    } finally {
+      await context.close();
+    }
+  });
+
+  await scenario("other_people_get_nothing", async () => {
+    check(state.jobId, "needs the anonymous job from analyze_video");
+    const targets = [state.jobId, state.userJobId].filter(Boolean);
+    const config = await fetch(`${BASE}/api/auth/config`).then((r) => (r.ok ? r.json() : null), () => null);
+    const { context, page } = await newPage(browser, "other_people_get_nothing", {}, ["status of 404"]);
+    try {
+      await page.goto("/");
+      if (config && config.mode !== "off") {
+        await page.goto("/register");
+        await page.getByLabel("Email").fill(`bob-${Date.now()}@example.com`);
+        await page.getByLabel("Password").fill("another long passphrase 8");
+        await page.locator("[data-testid=register-submit]").click();
+        await page.locator("[data-testid=nav-account]").waitFor({ timeout: 20_000 });
+      }
+      const answers = {};
+      for (const jobId of targets) {
+        await page.goto(`/jobs/${jobId}`);
+        await page.locator("[data-testid=error-message]").waitFor({ timeout: 20_000 });
+        check((await page.locator("h1").innerText()) === "Job not available", "another person's job page opened");
+        answers[jobId] = await page.evaluate(async (id) => {
+          const statuses = {};
+          for (const path of [`/api/jobs/${id}`, `/api/jobs/${id}/events`, `/api/jobs/${id}/artifacts/report.json`]) {
+            statuses[path] = (await fetch(path)).status;
+          }
+          const list = await (await fetch("/api/jobs")).json();
+          statuses.listed = list.items.some((job) => job.id === id);
+          return statuses;
+        }, jobId);
+        const statuses = answers[jobId];
+        check(Object.entries(statuses).every(([key, value]) => (key === "listed" ? value === false : value === 404)), `leak: ${JSON.stringify(statuses)}`);
+      }
+      return { signedIn: Boolean(config && config.mode !== "off"), answers };
+    } catch (error) {
+      await failureShot(page, "other_people_get_nothing");
+      throw error;
+    } finally {
+      await context.close();
+    }
+  });
+
   await scenario("polling_fallback", async () => {
     const { context, page } = await newPage(browser, "polling_fallback", {}, ["net::ERR_FAILED"]);
     try {
       let blocked = 0;
-      await context.route("**/api/jobs/*/events", (route) => {
+      await context.route(/\/api\/jobs\/[^/]+\/events/, (route) => {
         blocked += 1;
         return route.abort("failed");
       });
@@ -255,7 +347,7 @@ try {
 
   await scenario("phone_layout", async () => {
     check(state.jobId, "needs the job from analyze_video");
-    const { context, page } = await newPage(browser, "phone_layout", { viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
+    const { context, page } = await newPage(browser, "phone_layout", { viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true, storageState: state.uploader });
     try {
       await page.goto(`/jobs/${state.jobId}`);
       await page.locator("[data-testid=verdict]").waitFor({ timeout: 20_000 });
@@ -289,10 +381,10 @@ try {
     // axe-core's WCAG 2.1 A/AA rules on every page; serious and critical findings fail.
     check(state.jobId, "needs the job from analyze_video");
     // bypassCSP: axe is injected as an inline script, which the app's CSP rightly refuses.
-    const { context, page } = await newPage(browser, "accessibility", { bypassCSP: true });
+    const { context, page } = await newPage(browser, "accessibility", { bypassCSP: true, storageState: state.uploader });
     const findings = {};
     try {
-      for (const path of ["/", `/jobs/${state.jobId}`, "/history", "/about"]) {
+      for (const path of ["/", `/jobs/${state.jobId}`, "/history", "/about", "/signin", "/register"]) {
         await page.goto(path);
         await page.locator("main h1").first().waitFor({ timeout: 20_000 });
         if (path.startsWith("/jobs/")) await page.locator("[data-testid=verdict]").waitFor({ timeout: 20_000 });

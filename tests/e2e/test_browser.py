@@ -63,7 +63,12 @@ def browser_results(tmp_path_factory: pytest.TempPathFactory, model_checkpoint: 
     env = {
         "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "VAR_DIR": str(tmp / "var"), "DATABASE_URL": database_url,
         "REDIS_URL": "", "MODEL_CHECKPOINT": str(model_checkpoint), "FRONTEND_DIST": str(tmp / "no-frontend"),
-        "REAPER_MODE": "off", "PIPELINE_FRAMES": "12", "PIPELINE_EXPLAIN_TOP_K": "3", "LOG_LEVEL": "INFO",
+        "REAPER_MODE": "off", "PIPELINE_FRAMES": "8", "PIPELINE_EXPLAIN_TOP_K": "3", "LOG_LEVEL": "INFO",
+        "PIPELINE_EXPLAIN_BUDGET_SECONDS": "300",  # overlays even on a busy CI machine
+        # Accounts optional: anonymous jobs (reached by their token) and signed-in users side by side.
+        "AUTH_MODE": "optional", "PASSWORD_HASH_TIME_COST": "1", "PASSWORD_HASH_MEMORY_KIB": "8192",
+        # Every browser context shares 127.0.0.1; the rate limits have their own tests.
+        "REQUEST_RATE_LIMIT": "0", "UPLOAD_RATE_LIMIT": "0",
     }
     out = tmp / "browser"
     worker = WorkerProcess(env, tmp / "worker.log", "e2e")
@@ -117,6 +122,18 @@ def test_the_upload_works_from_the_keyboard(browser_results: dict[str, Any]) -> 
 
 def test_the_job_is_in_the_history_and_its_link_reloads(browser_results: dict[str, Any]) -> None:
     _passed(browser_results, "history")
+
+
+def test_a_user_signs_in_and_finds_the_job_in_their_history(browser_results: dict[str, Any]) -> None:
+    details = _passed(browser_results, "accounts")
+    if "skipped" in details:
+        pytest.skip(details["skipped"])
+    assert details["jobId"]
+
+
+def test_another_person_cannot_open_a_job_url(browser_results: dict[str, Any]) -> None:
+    details = _passed(browser_results, "other_people_get_nothing")
+    assert details["answers"], "no job was tried"
 
 
 def test_progress_falls_back_to_polling_when_the_event_stream_fails(browser_results: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@
  */
 import createClient from "openapi-fetch";
 
+import { credentialHeaders, withJobToken } from "./credentials";
 import type { components, paths } from "./schema";
 
 export type Schemas = components["schemas"];
@@ -21,6 +22,13 @@ export const FINAL_STATES: ReadonlySet<JobState> = new Set<JobState>(["succeeded
 
 // Same origin as the page (nginx or the API serves both); absolute so it also works outside a page.
 export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? "", credentials: "same-origin" });
+api.use({
+  onRequest({ request }) {
+    const headers = credentialHeaders(request.method, new URL(request.url).pathname);
+    for (const [name, value] of Object.entries(headers)) request.headers.set(name, value);
+    return request;
+  },
+});
 
 /** The API's error body: `{"error": {"code", "message", "details"}, "request_id"}`. */
 export interface ErrorBody {
@@ -63,9 +71,9 @@ export function isErrorBody(body: unknown): body is ErrorBody {
   return typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string";
 }
 
-/** Returns `data` or throws an `ApiError` built from openapi-fetch's `{data, error, response}`. */
+/** Returns `data` (undefined for a 204) or throws an `ApiError` built from openapi-fetch's `{data, error, response}`. */
 export function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
-  if (result.data !== undefined && result.response.ok) return result.data;
+  if (result.response.ok) return result.data as T;
   throw ApiError.fromBody(result.response.status, result.error);
 }
 
@@ -81,8 +89,13 @@ export async function call<T>(request: () => Promise<{ data?: T; error?: unknown
   return unwrap(result);
 }
 
-export function artifactUrl(job: Pick<JobPublic, "links">, name: string): string {
-  return `${job.links.artifacts.replace(/\/$/, "")}/${encodeURIComponent(name)}`;
+/** An artifact's URL, with the job token when the browser holds one (for <img> and links). */
+export function artifactUrl(job: Pick<JobPublic, "id" | "links">, name: string): string {
+  return withJobToken(`${job.links.artifacts.replace(/\/$/, "")}/${encodeURIComponent(name)}`, job.id);
+}
+
+export function reportUrl(job: Pick<JobPublic, "id" | "links">): string {
+  return withJobToken(job.links.report, job.id);
 }
 
 export function getJob(jobId: string, signal?: AbortSignal): Promise<JobPublic> {

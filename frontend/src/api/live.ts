@@ -4,6 +4,7 @@
  * stream cannot be opened or breaks (an old proxy, a firewall, a restarted API replica).
  */
 import { FINAL_STATES, getJob, type JobPublic, type Schemas } from "./client";
+import { withJobToken } from "./credentials";
 
 export type JobEvent = Schemas["JobEvent"];
 export type LiveMode = "connecting" | "live" | "polling" | "done";
@@ -25,7 +26,7 @@ export interface FollowOptions {
 }
 
 export function eventsUrl(jobId: string): string {
-  return `/api/jobs/${encodeURIComponent(jobId)}/events`;
+  return withJobToken(`/api/jobs/${encodeURIComponent(jobId)}/events`, jobId);
 }
 
 /** Starts following; returns a function that stops everything. */

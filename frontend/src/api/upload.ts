@@ -4,6 +4,7 @@
  * from the generated schema, so a change in the API breaks the build here as everywhere else.
  */
 import { ApiError, type JobCreated } from "./client";
+import { credentialHeaders } from "./credentials";
 import type { paths } from "./schema";
 
 type CreateJob = paths["/api/jobs"]["post"];
@@ -25,6 +26,7 @@ export function uploadFile(file: File, options: UploadOptions = {}): Promise<Job
     xhr.responseType = "text";
     xhr.withCredentials = true;
     xhr.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(credentialHeaders("POST", CREATE_JOB_URL))) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable && event.total > 0) options.onProgress?.(event.loaded / event.total);
     };

@@ -1,3 +1,5 @@
+import { Link } from "react-router-dom";
+
 import { ApiError } from "../api/client";
 import { describeError } from "../lib/format";
 
@@ -15,6 +17,11 @@ export function ErrorMessage({ error, title }: { error: unknown; title?: string 
       {apiError && apiError.message && apiError.message !== explanation ? <p className="muted">{apiError.message}</p> : null}
       {Array.isArray(accepted) ? <p className="muted">Accepted types: {accepted.map(String).join(", ")}.</p> : null}
       {limit !== undefined && limit !== null && typeof limit !== "object" ? <p className="muted">Limit: {String(limit)}.</p> : null}
+      {apiError?.code === "not_authenticated" ? (
+        <p>
+          <Link to="/signin">Sign in</Link> or <Link to="/register">create an account</Link>.
+        </p>
+      ) : null}
       {apiError?.requestId ? <p className="muted small">Request id: {apiError.requestId}</p> : null}
     </div>
   );

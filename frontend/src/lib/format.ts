@@ -28,6 +28,16 @@ const ERRORS: Record<string, string> = {
   network: "The server could not be reached. Check your connection and try again.",
   unavailable: "The service is temporarily unavailable. Please try again in a moment.",
   not_found: "This job does not exist, or you are not allowed to see it.",
+  not_authenticated: "You need to sign in for this.",
+  invalid_credentials: "Wrong email or password.",
+  invalid_email: "That is not a valid email address.",
+  weak_password: "Choose a stronger password.",
+  email_taken: "An account with this email already exists.",
+  csrf_failed: "Your session could not be confirmed. Reload the page and try again.",
+  rate_limited: "Too many attempts. Wait a little and try again.",
+  quota_exceeded: "You have used today's upload quota.",
+  accounts_disabled: "Accounts are turned off on this server.",
+  forbidden: "You are not allowed to do this.",
 };
 
 /** A job or request error code as a sentence; the server's own message is shown next to it. */

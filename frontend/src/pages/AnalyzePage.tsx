@@ -2,9 +2,11 @@ import { useEffect, useRef, useState } from "react";
 import { useNavigate } from "react-router-dom";
 
 import { ApiError } from "../api/client";
+import { rememberJobToken } from "../api/credentials";
 import { uploadFile } from "../api/upload";
 import { Dropzone } from "../components/Dropzone";
 import { ErrorMessage } from "../components/ErrorMessage";
+import { useSession } from "../session";
 
 const ACCEPT = "image/jpeg,image/png,image/webp,video/mp4,video/quicktime,video/webm,video/x-matroska,video/x-msvideo,.mkv,.avi,.mov";
 
@@ -16,6 +18,7 @@ function isRejection(error: unknown): boolean {
 /** Upload a file; once the API has accepted it, the job page takes over. */
 export function AnalyzePage() {
   const navigate = useNavigate();
+  const { refresh } = useSession();
   const [progress, setProgress] = useState<number | null>(null);
   const [error, setError] = useState<unknown>(null);
   const abortRef = useRef<AbortController | null>(null);
@@ -32,6 +35,9 @@ export function AnalyzePage() {
     abortRef.current = controller;
     try {
       const created = await uploadFile(file, { onProgress: setProgress, signal: controller.signal });
+      // Without an account the token is the only key to this job: keep it in this browser.
+      if (created.access_token) rememberJobToken(created.id, created.access_token);
+      void refresh(); // today's quota changed
       navigate(`/jobs/${encodeURIComponent(created.id)}`);
     } catch (exc) {
       setProgress(null);

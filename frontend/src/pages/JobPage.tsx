@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 
-import { api, call, FINAL_STATES, getJob, type AnalysisResult, type JobPublic } from "../api/client";
+import { api, call, FINAL_STATES, getJob, reportUrl, type AnalysisResult, type JobPublic } from "../api/client";
+import { forgetJobToken } from "../api/credentials";
 import { followJob, type LiveMode } from "../api/live";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Gallery } from "../components/Gallery";
@@ -66,7 +67,10 @@ export function JobPage() {
     setBusy(true);
     try {
       await call(() => api.DELETE("/api/jobs/{job_id}", { params: { path: { job_id: job.id } } }));
-      if (final) navigate("/history");
+      if (final) {
+        forgetJobToken(job.id);
+        navigate("/history");
+      }
       else setJob(await getJob(job.id));
     } catch (exc) {
       setError(exc);
@@ -96,7 +100,7 @@ export function JobPage() {
         <h1 className="truncate">{job.original_filename ?? "Analysis"}</h1>
         <div className="actions">
           {final && job.state === "succeeded" ? (
-            <a className="button" href={job.links.report} download={`deepscreen-${job.id}.json`} data-testid="download-report">
+            <a className="button" href={reportUrl(job)} download={`deepscreen-${job.id}.json`} data-testid="download-report">
               Download JSON report
             </a>
           ) : null}

@@ -64,7 +64,7 @@ def sweep(session: Session, *, settings: Settings, storage: Storage, now: dateti
         expired_ids = [job_id for job_id, _ in files]
         if expired_ids:
             repository.remove(session, expired_ids)
-            run_after_commit(session, lambda: [storage.delete_job_files(i, name) for i, name in files])
+            run_after_commit(session, lambda: _delete_files(storage, files))
             report.jobs_deleted = len(expired_ids)
     if settings.DELETE_UPLOADS_AFTER_PROCESSING:
         for job in repository.finished_with_upload(session, limit=BATCH):
@@ -78,6 +78,11 @@ def sweep(session: Session, *, settings: Settings, storage: Storage, now: dateti
             report.jobs_deleted, report.uploads_deleted, report.orphans_deleted,
         )
     return report
+
+
+def _delete_files(storage: Storage, files: list[tuple[str, str | None]]) -> None:
+    for job_id, upload_name in files:
+        storage.delete_job_files(job_id, upload_name)
 
 
 def _delete_orphans(session: Session, storage: Storage, now: float) -> int:

@@ -20,7 +20,7 @@ from backend.accounts.passwords import PasswordHasher
 from backend.accounts.ratelimit import RateLimiter
 from backend.accounts.security import API_KEY_PREFIX, InvalidToken, csrf_token, same_secret
 from backend.accounts.service import Caller, TierLimits
-from backend.deps import SessionDep, SettingsDep
+from backend.deps import DatabaseDep, SessionDep, SettingsDep
 from backend.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from backend.jobs import service as job_service
 from backend.jobs.models import Job
@@ -71,7 +71,9 @@ def _job_tokens(request: Request) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tokens))[: service.MAX_JOB_TOKENS]
 
 
-def get_caller(request: Request, response: Response, session: SessionDep, settings: SettingsDep) -> Caller:
+def get_caller(
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep, database: DatabaseDep
+) -> Caller:
     """The caller of this request; raises 401 only for a bad `Authorization` header."""
     peer = request.client.host if request.client else None
     address = client_address(peer, request.headers.get("x-forwarded-for"), settings.TRUSTED_PROXIES)
@@ -84,7 +86,12 @@ def get_caller(request: Request, response: Response, session: SessionDep, settin
             raise Unauthorized("Use `Authorization: Bearer <token or API key>`.", headers=_BEARER)
         try:
             if credential.startswith(API_KEY_PREFIX):
-                return Caller(service.authenticate_api_key(session, credential), "api_key", address, tokens)
+                user, key = service.authenticate_api_key(session, credential)
+                if service.api_key_needs_touch(key, service.utcnow()):
+                    # Its own short unit of work: the request's may last as long as an event stream.
+                    with database.session() as own:
+                        service.touch_api_key(own, key.id)
+                return Caller(user, "api_key", address, tokens)
             user, auth_session, _renew = service.authenticate_token(session, credential, settings=settings)
         except InvalidToken as exc:
             raise Unauthorized(

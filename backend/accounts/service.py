@@ -156,12 +156,24 @@ def authenticate_token(session: Session, token: str, *, settings: Settings) -> t
     return found[1], found[0], renew
 
 
-def authenticate_api_key(session: Session, key: str) -> User:
+API_KEY_TOUCH_SECONDS = 300
+"""`last_used_at` is refreshed at most this often, so busy scripts do not write on every request."""
+
+
+def authenticate_api_key(session: Session, key: str) -> tuple[User, ApiKey]:
+    """The key's user; reading only (the request's transaction may stay open for a whole stream)."""
     found = repository.live_api_key(session, sha256_hex(key))
     if found is None:
         raise InvalidToken("unknown or revoked API key")
-    repository.touch_api_key(session, found[0].id, now=utcnow())
-    return found[1]
+    return found[1], found[0]
+
+
+def api_key_needs_touch(key: ApiKey, now: datetime) -> bool:
+    return key.last_used_at is None or (now - key.last_used_at).total_seconds() > API_KEY_TOUCH_SECONDS
+
+
+def touch_api_key(session: Session, key_id: str) -> None:
+    repository.touch_api_key(session, key_id, now=utcnow())
 
 
 # --- API keys -----------------------------------------------------------------------------------

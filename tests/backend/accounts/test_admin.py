@@ -80,3 +80,17 @@ def test_a_cookie_in_use_is_renewed_but_never_outlives_its_session(app: FastAPI)
     assert renewed != old
     # A fresh token is not renewed again.
     assert "deepscreen_session" not in alice.client.get("/api/auth/me").cookies
+
+
+def test_api_key_use_is_recorded_outside_the_request_transaction(app: FastAPI) -> None:
+    alice = register(app, "alice@example.com")
+    created = actor(app).post("/api/account/keys", json={"name": "ci"}, headers=alice.bearer).json()
+    assert created["last_used_at"] is None
+    by_key = {"Authorization": f"Bearer {created['key']}"}
+
+    assert actor(app).get("/api/jobs", headers=by_key).status_code == 200
+
+    listed = actor(app).get("/api/account/keys", headers=alice.bearer).json()
+    assert [key["prefix"] for key in listed] == [created["key"][:10]]
+    assert listed[0]["last_used_at"] is not None
+    assert "key" not in listed[0]

@@ -208,3 +208,16 @@ def test_websocket_upgrades_are_tunnelled_to_the_api(tmp_path: Path) -> None:
     forwarded = upstream.request_head.lower()
     assert b"upgrade: websocket" in forwarded
     assert b"connection: upgrade" in forwarded
+
+
+def test_job_tokens_in_query_strings_stay_out_of_the_access_log(stack: tuple[Nginx, Settings]) -> None:
+    nginx, _ = stack
+    httpx.get(f"{nginx.url}/api/jobs/{'0' * 32}?token=secret-job-token-123")
+    log = ""
+    for _ in range(50):  # nginx writes the line when the request ends
+        log = (nginx.workdir / "logs" / "access.log").read_text()
+        if f"/api/jobs/{'0' * 32}" in log:
+            break
+        time.sleep(0.05)
+    assert f"/api/jobs/{'0' * 32}" in log
+    assert "secret-job-token-123" not in log

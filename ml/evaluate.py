@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import roc_auc_score, roc_curve
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def log_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
 
 
-def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = ECE_BINS) -> dict[str, list[float]]:
+def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = ECE_BINS) -> dict[str, list]:
     """Per equal-width bin of p(fake): mean predicted probability, observed fake rate, count."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     index = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
@@ -91,7 +92,7 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bi
     ))
 
 
-def binary_metrics(labels: Sequence[int], probabilities: Sequence[float], threshold: float) -> dict[str, float]:
+def binary_metrics(labels: ArrayLike, probabilities: ArrayLike, threshold: float) -> dict[str, float]:
     """Every figure the model card reports, for one set of (label, calibrated p(fake)) pairs."""
     y = np.asarray(labels, dtype=float)
     p = np.asarray(probabilities, dtype=float)

@@ -121,7 +121,10 @@ def init_classifier(config: ModelConfig, init: Path | None = None) -> torch.nn.M
     model.load_state_dict(backbone, strict=False)
     # timm initialises a 1-output head uniformly in (-1, 1) (fan-out init): logits of +-20 on
     # ImageNet features and a first loss of ~3.4. A zero head starts every sample at p = 0.5.
-    torch.nn.init.zeros_(model.classifier.weight)
-    torch.nn.init.zeros_(model.classifier.bias)
+    head = model.get_submodule("classifier")
+    if not isinstance(head, torch.nn.Linear):
+        raise CheckpointError(f"{config.architecture!r} has no linear classifier head to initialise.")
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
     logger.info("Initialised %s backbone from %s", config.architecture, init or "efficientnet-lite0 package")
     return model

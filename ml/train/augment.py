@@ -18,7 +18,10 @@ def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     ok, encoded = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:  # pragma: no cover - OpenCV fails only on invalid input
         raise ValueError("JPEG encoding failed")
-    return np.ascontiguousarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1])
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    if decoded is None:  # pragma: no cover - a buffer OpenCV just encoded always decodes
+        raise ValueError("JPEG decoding failed")
+    return np.ascontiguousarray(decoded[:, :, ::-1])
 
 
 def square_crop_resize(

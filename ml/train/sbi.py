@@ -38,7 +38,7 @@ def face_mask(height: int, width: int, box: FaceBox, rng: np.random.Generator) -
     radius = 1.0 + rng.uniform(-0.08, 0.08, size=angles.shape)
     radius = (radius + np.roll(radius, 1) + np.roll(radius, -1)) / 3  # smooth, no spikes
     points = np.stack([cx + ax * radius * np.cos(angles), cy + ay * radius * np.sin(angles)], axis=1)
-    mask = np.zeros((height, width), np.uint8)
+    mask: np.ndarray = np.zeros((height, width), np.uint8)
     cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 255)
     side = max(3, int(min(height, width) * 0.06))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
@@ -53,7 +53,7 @@ def face_mask(height: int, width: int, box: FaceBox, rng: np.random.Generator) -
 
 def _source_transform(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The altered copy: colour/contrast/sharpness change and a small scale/shift."""
-    out = image.astype(np.float32)
+    out: np.ndarray = image.astype(np.float32)
     out = out * rng.uniform(0.85, 1.15) + rng.uniform(-15, 15)  # contrast, brightness
     out += rng.uniform(-12, 12, size=3).astype(np.float32)  # colour shift per channel
     out = np.clip(out, 0, 255).astype(np.uint8)
@@ -66,7 +66,7 @@ def _source_transform(image: np.ndarray, rng: np.random.Generator) -> np.ndarray
     height, width = image.shape[:2]
     scale = rng.uniform(0.95, 1.05)
     shift = rng.uniform(-0.03, 0.03, size=2) * (width, height)
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), 0.0, scale)
+    matrix: np.ndarray = cv2.getRotationMatrix2D((width / 2, height / 2), 0.0, scale)
     matrix[:, 2] += shift
     return cv2.warpAffine(out, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
 

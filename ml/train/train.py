@@ -84,7 +84,8 @@ def freeze_early(model: torch.nn.Module, blocks: int) -> list[torch.nn.Module]:
     frozen: list[torch.nn.Module] = []
     if blocks <= 0:
         return frozen
-    frozen = [model.conv_stem, model.bn1, *list(model.blocks)[:blocks]]
+    frozen = [model.get_submodule(name) for name in ("conv_stem", "bn1")]
+    frozen += [model.get_submodule(f"blocks.{index}") for index in range(blocks)]
     for module in frozen:
         for parameter in module.parameters():
             parameter.requires_grad_(False)
@@ -188,7 +189,7 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
         EvalView(v.data, config, np.sort(rng.permutation(len(v))[: settings.val_monitor])) for v in val_views
     ]
 
-    model = init_classifier(config, settings.init).to(device=device, memory_format=torch.channels_last)
+    model = init_classifier(config, settings.init).to(device).to(memory_format=torch.channels_last)
     frozen = freeze_early(model, settings.freeze_blocks)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)

@@ -1,0 +1,1 @@
+"""Load generator and throwaway servers for load and fault runs (docs/reliability.md)."""

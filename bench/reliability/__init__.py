@@ -1,0 +1,1 @@
+"""Fault-injection runs (python -m bench.reliability); see docs/reliability.md."""

@@ -13,6 +13,9 @@ Exception tree::
     ├── UnsupportedMedia        415 (lists the accepted types)
     └── UnprocessableMedia      422 (empty, truncated, corrupt, over a media limit)
 
+SQLAlchemy's pool timeouts and operational errors (database restarting or unreachable) are
+answered 503 `service_unavailable` with Retry-After, not 500: the client can retry.
+
 Every error body is `{"error": {"code", "message", "details"}, "request_id"}`, including
 FastAPI's own 404/405/422 answers; an unexpected exception becomes a 500 with code `internal`
 and no internals in the body.
@@ -27,6 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ml.contracts import AnalysisError, ErrorCode
@@ -129,6 +133,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(request, code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )
+
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Pool exhausted, or the database restarting or unreachable: the client may retry; not a bug.
+        request_id = getattr(request.state, "request_id", None)
+        logger.warning("database unavailable: %s", exc, extra={"request_id": request_id})
+        body = error_body(request, "service_unavailable", "The service is busy or restarting; try again shortly.")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+    for database_error in (sqlalchemy_exc.TimeoutError, sqlalchemy_exc.OperationalError, sqlalchemy_exc.InterfaceError):
+        app.add_exception_handler(database_error, _database_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -51,10 +51,15 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def accept_upload(
-    request: Request, settings: SettingsDep, storage: StorageDep, _admitted: UploaderDep, limits: UploadLimitsDep
+    request: Request, settings: SettingsDep, storage: StorageDep, _admitted: UploaderDep, limits: UploadLimitsDep,
+    session: SessionDep,
 ) -> AsyncIterator[AcceptedMedia]:
     """Stream, sniff and probe the upload within the caller's tier limits (after the rate limit and a
     quota look); its temporary file is removed however the request ends."""
+    # End the admission checks' read-only transaction so no pooled database connection is held
+    # while the body streams: each upload pinned one, and 200 concurrent uploads exhausted the
+    # pool (500s after its 30 s timeout). The route's own work opens a new transaction.
+    await to_thread.run_sync(session.commit)
     await to_thread.run_sync(quota.ensure_room, storage.root, settings, quota.declared_size(request, settings))
     upload = await receive_upload(
         request, storage, max_bytes=limits.max_upload_bytes, flush_bytes=settings.UPLOAD_CHUNK_BYTES

@@ -1,0 +1,66 @@
+"""Regressions found by the load run (python -m bench.load, docs/reliability.md).
+
+200 concurrent uploads got 500s: every upload held a pooled database connection (from the quota
+look) while its body streamed, so the pool (5 + 10 overflow) ran dry and requests timed out after
+30 s with an unhandled SQLAlchemy TimeoutError.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.load.servers import free_port
+from tests.backend.factories import png_bytes
+from tests.conftest import make_settings, wait_for
+from tests.servers import serve_api
+
+BOUNDARY = "hold-boundary"
+SLOW_UPLOADS = 20
+"""More than the pool's 15 connections."""
+
+
+def test_slow_uploads_hold_no_database_connection(env: dict[str, str]) -> None:
+    settings = make_settings({**env, "UPLOAD_CHUNK_BYTES": "1024"})
+    head = f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n".encode()
+    sockets = []
+    tmp: Path = settings.storage_dir / "tmp"
+    with serve_api(settings) as url:
+        port = int(url.rsplit(":", 1)[1])
+        try:
+            for _ in range(SLOW_UPLOADS):
+                sock = socket.create_connection(("127.0.0.1", port))
+                sock.sendall(
+                    b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n".encode()
+                    + f"Content-Length: {len(head) + 100_000}\r\n\r\n".encode() + head + png_bytes() + b"\0" * 4096
+                )
+                sockets.append(sock)
+            # Every upload got past admission and is streaming (before the fix only 15 could).
+            wait_for(lambda: len(list(tmp.glob("*.part"))) == SLOW_UPLOADS, timeout=20, what="all uploads streaming")
+            began = time.monotonic()
+            response = httpx.get(f"{url}/api/jobs/{'0' * 32}", timeout=20)
+            assert response.status_code == 404, response.text
+            assert time.monotonic() - began < 5, "a read waited for a database connection"
+        finally:
+            for sock in sockets:
+                sock.close()
+
+
+def test_an_unreachable_database_is_503_with_retry_after(env: dict[str, str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from backend.main import create_app
+
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing"
+    settings = make_settings({**env, "DATABASE_URL": url})
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        response = client.get(f"/api/jobs/{'0' * 32}")
+        upload = client.post("/api/jobs", files={"file": ("a.png", png_bytes(), "image/png")})
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert upload.status_code == 503, upload.text

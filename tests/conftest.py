@@ -176,6 +176,16 @@ class JobTokens(starlette_testclient.httpx.Auth):  # TestClient runs on httpx or
                 self.tokens.append(token)
 
 
+def grant_job_token(client: TestClient, job: Any) -> Any:
+    """Give a job row built by a factory an access token that `client` (an `api_client`) holds, as if
+    the client had submitted it; returns the job."""
+    from backend.accounts.security import new_job_token
+
+    token, job.access_token_hash = new_job_token()
+    client.auth.tokens.append(token)  # type: ignore[attr-defined]
+    return job
+
+
 def api_client(settings: Settings) -> TestClient:
     """A TestClient on the real app that keeps its jobs' tokens (use it in a `with` block)."""
     test_client = TestClient(create_app(settings), raise_server_exceptions=False)

@@ -15,7 +15,7 @@ from backend.jobs.models import JobState
 from backend.jobs.service import model_sha256
 from backend.queue import MAINTENANCE_QUEUE, REAP_TASK
 from tests.backend.factories import make_job, png_bytes
-from tests.conftest import WorkerProcess, api_client, make_settings, wait_for
+from tests.conftest import WorkerProcess, api_client, grant_job_token, make_settings, wait_for
 from tests.worker.support import face_photo, face_video, job, started, submit, wait_final
 
 
@@ -33,7 +33,7 @@ def test_worker_finishes_jobs_with_the_right_outcome(
 
     face_id = submit(api, face_photo(), name="face.jpg")
     blank_id = submit(api, data=png_bytes(200, 200), name="blank.png")
-    corrupt = make_job(state=JobState.queued, upload_name="corrupt.png")
+    corrupt = grant_job_token(api, make_job(state=JobState.queued, upload_name="corrupt.png"))
     (settings.storage_dir / "uploads" / "corrupt.png").write_bytes(png_bytes(200, 200)[:120])
     with api.app.state.database.session() as session:  # type: ignore[attr-defined]
         session.add(corrupt)
@@ -67,8 +67,8 @@ def test_worker_finishes_jobs_with_the_right_outcome(
     assert job(api, face_id)["finished_at"] == face["finished_at"]
 
     # The job.reap task (what Celery beat schedules) re-queues a job whose worker stopped beating.
-    orphan = make_job(state=JobState.running, attempts=1, heartbeat_at=utcnow() - timedelta(minutes=10),
-                      upload_name="orphan.png")
+    orphan = grant_job_token(api, make_job(state=JobState.running, attempts=1, upload_name="orphan.png",
+                                           heartbeat_at=utcnow() - timedelta(minutes=10)))
     (settings.storage_dir / "uploads" / "orphan.png").write_bytes(png_bytes(120, 120))
     with api.app.state.database.session() as session:  # type: ignore[attr-defined]
         session.add(orphan)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
@@ -58,8 +58,10 @@ async def accept_upload(
     quota look); its temporary file is removed however the request ends."""
     # End the admission checks' read-only transaction so no pooled database connection is held
     # while the body streams: each upload pinned one, and 200 concurrent uploads exhausted the
-    # pool (500s after its 30 s timeout). The route's own work opens a new transaction.
-    await to_thread.run_sync(session.commit)
+    # pool (500s after its 30 s timeout). The route's own work opens a new transaction. Its own
+    # thread limiter, as FastAPI does for dependency exits: waiting for a shared worker thread
+    # while holding a connection deadlocks once every thread waits for a connection.
+    await to_thread.run_sync(session.commit, limiter=CapacityLimiter(1))
     await to_thread.run_sync(quota.ensure_room, storage.root, settings, quota.declared_size(request, settings))
     upload = await receive_upload(
         request, storage, max_bytes=limits.max_upload_bytes, flush_bytes=settings.UPLOAD_CHUNK_BYTES

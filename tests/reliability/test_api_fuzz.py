@@ -17,7 +17,7 @@ from schemathesis.openapi import from_asgi
 from backend.main import create_app
 from tests.conftest import make_settings
 
-MAX_EXAMPLES = int(os.environ.get("DEEPSCREEN_FUZZ_EXAMPLES", "12"))
+MAX_EXAMPLES = int(os.environ.get("DEEPSCREEN_FUZZ_EXAMPLES", "8"))
 """Examples per operation; CI keeps the default (well under a minute), a long run raises it."""
 
 

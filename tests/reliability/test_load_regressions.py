@@ -2,7 +2,8 @@
 
 200 concurrent uploads got 500s: every upload held a pooled database connection (from the quota
 look) while its body streamed, so the pool (5 + 10 overflow) ran dry and requests timed out after
-30 s with an unhandled SQLAlchemy TimeoutError.
+30 s with an unhandled SQLAlchemy TimeoutError. Releasing the connection from a shared worker
+thread was not enough: with every thread waiting for a connection, the holders waited for a thread.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from tests.conftest import make_settings, wait_for
 from tests.servers import serve_api
 
 BOUNDARY = "hold-boundary"
-SLOW_UPLOADS = 20
-"""More than the pool's 15 connections."""
+SLOW_UPLOADS = 120
+"""More than the pool's 15 connections plus the 40 threads of the API's thread pool."""
 
 
 def test_slow_uploads_hold_no_database_connection(env: dict[str, str]) -> None:
@@ -31,15 +32,16 @@ def test_slow_uploads_hold_no_database_connection(env: dict[str, str]) -> None:
     with serve_api(settings) as url:
         port = int(url.rsplit(":", 1)[1])
         try:
-            for _ in range(SLOW_UPLOADS):
-                sock = socket.create_connection(("127.0.0.1", port))
-                sock.sendall(
-                    b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    + f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n".encode()
-                    + f"Content-Length: {len(head) + 100_000}\r\n\r\n".encode() + head + png_bytes() + b"\0" * 4096
-                )
-                sockets.append(sock)
-            # Every upload got past admission and is streaming (before the fix only 15 could).
+            request = (
+                b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n".encode()
+                + f"Content-Length: {len(head) + 100_000}\r\n\r\n".encode() + head + png_bytes() + b"\0" * 4096
+            )
+            sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(SLOW_UPLOADS)]
+            for sock in sockets:  # all at once, as a crowd of clients does
+                sock.sendall(request)
+            # Every upload got past admission and is streaming (before the fix only 15 could, or none
+            # for 30 s once every worker thread waited for a connection).
             wait_for(lambda: len(list(tmp.glob("*.part"))) == SLOW_UPLOADS, timeout=20, what="all uploads streaming")
             began = time.monotonic()
             response = httpx.get(f"{url}/api/jobs/{'0' * 32}", timeout=20)

@@ -26,10 +26,15 @@ class PasswordHasher:
 
     def verify(self, password: str, password_hash: str | None) -> bool:
         """True when `password` matches; with no hash (unknown user) it spends the same time and is False."""
+        return self.verify_and_update(password, password_hash)[0]
+
+    def verify_and_update(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+        """Like `verify`, plus a new hash when the stored one was made with other (older) parameters,
+        so raising the Argon2 cost upgrades each account at its next sign-in."""
         if password_hash is None:
             self._hash.verify(password, self._dummy)
-            return False
-        return self._hash.verify(password, password_hash)
+            return False, None
+        return self._hash.verify_and_update(password, password_hash)
 
 
 @cache

@@ -114,9 +114,11 @@ def login(
     except BadRequest:
         email = ""
     user = repository.user_by_email(session, email) if email else None
-    valid = hasher.verify(password, user.password_hash if user else None)
+    valid, new_hash = hasher.verify_and_update(password, user.password_hash if user else None)
     if user is None or not valid or not user.is_active:
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+    if new_hash is not None:
+        user.password_hash = new_hash
     return user, *open_session(session, user, settings=settings)
 
 

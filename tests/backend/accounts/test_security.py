@@ -126,13 +126,13 @@ def test_login_does_the_same_password_work_whether_or_not_the_email_exists(
 ) -> None:
     register(app, "alice@example.com")
     verified: list[bool] = []
-    original = PasswordHasher.verify
+    original = PasswordHasher.verify_and_update
 
-    def counting(self: PasswordHasher, password: str, password_hash: str | None) -> bool:
+    def counting(self: PasswordHasher, password: str, password_hash: str | None) -> tuple[bool, str | None]:
         verified.append(password_hash is None)
         return original(self, password, password_hash)
 
-    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    monkeypatch.setattr(PasswordHasher, "verify_and_update", counting)
     unknown = actor(app).post("/api/auth/login", json={"email": "nobody@example.com", "password": PASSWORD})
     wrong = actor(app).post("/api/auth/login", json={"email": "alice@example.com", "password": "wrong-wrong-1"})
 
@@ -198,3 +198,24 @@ def test_anonymous_limits_count_ipv6_clients_by_their_64_prefix() -> None:
     assert address_key("::ffff:198.51.100.4") == "198.51.100.4"
     assert address_key("198.51.100.4") == "198.51.100.4"
     assert address_key("testclient") == "testclient"
+
+
+def test_raising_the_argon2_cost_rehashes_at_the_next_sign_in(accounts_env: dict[str, str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from backend.accounts.models import User
+    from tests.conftest import make_settings
+
+    first = create_app(make_settings(accounts_env))
+    with TestClient(first):
+        register(first, "alice@example.com")
+    stronger = create_app(make_settings({**accounts_env, "PASSWORD_HASH_MEMORY_KIB": "2048"}))
+    with TestClient(stronger):
+        with stronger.state.database.session() as session:
+            before = session.query(User).one().password_hash
+        login = actor(stronger).post("/api/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
+        assert login.status_code == 200
+        with stronger.state.database.session() as session:
+            after = session.query(User).one().password_hash
+    assert "m=1024" in before
+    assert "m=2048" in after

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from celery import Task
+from celery import Task, platforms
 from celery.signals import (
     celeryd_after_setup,
     task_postrun,
@@ -25,6 +25,7 @@ from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
 )
+from celery.worker import state as worker_state
 
 from backend.health.workers import WorkerBeat, WorkerRegistry
 from backend.jobs import repository as jobs_repository
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+MODEL_FAILED_SIGNAL = "SIGUSR2"
+"""Sent by a pool process to its main process when the model cannot be loaded."""
 _node: dict[str, str] = {}
 _consumer_queues: list[str] = []
 _job_metrics: JobMetrics | None = None
@@ -57,6 +60,12 @@ def _remember_worker(sender: str, instance: Any, **_kwargs: Any) -> None:
     """The node name and queues (from -Q), inherited by the pool processes for their heartbeat."""
     _node["name"] = str(sender)
     _consumer_queues[:] = sorted(instance.app.amqp.queues.consume_from)
+    platforms.signals[MODEL_FAILED_SIGNAL] = _stop_with_failure
+
+
+def _stop_with_failure(*_args: Any) -> None:
+    """A pool process could not load the model: warm shutdown with exit status 1 (a supervisor sees a failure)."""
+    worker_state.should_stop = platforms.EX_FAILURE
 
 
 @worker_init.connect
@@ -94,7 +103,7 @@ def refuse_to_start(exc: BaseException) -> None:
         "Set MODEL_CHECKPOINT to a DeepScreen .safetensors checkpoint and check DEVICE (see docs/operations.md).",
         settings.MODEL_CHECKPOINT, type(exc).__name__, exc,
     )
-    os.kill(os.getppid(), signal.SIGTERM)  # the main process stops its pool and exits
+    os.kill(os.getppid(), getattr(signal, MODEL_FAILED_SIGNAL))  # the main process stops the worker
     os._exit(1)
 
 

@@ -164,6 +164,7 @@ def test_worker_that_cannot_load_its_model_refuses_to_start(tmp_path: Path, env:
         cwd=REPO_ROOT, env=worker_env, capture_output=True, text=True, timeout=240,
     )
 
+    assert done.returncode == 1
     assert "cannot be loaded" in done.stdout + done.stderr
     assert "broken.safetensors" in done.stdout + done.stderr
     assert not list((Path(worker_env["VAR_DIR"]) / "storage" / "workers").glob("*.json"))

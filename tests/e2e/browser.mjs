@@ -89,8 +89,14 @@ try {
       const bar = page.locator("[data-testid=upload-progress] progress");
       await bar.waitFor({ timeout: 10_000 });
       const uploadFractions = new Set();
+      // Reads never wait for an element (it vanishes when the job page opens).
+      const peek = (selector, read) => page.evaluate(([sel, how]) => {
+        const element = document.querySelector(sel);
+        if (!element) return null;
+        return how === "value" ? element.getAttribute("value") : element.textContent;
+      }, [selector, read]).catch(() => null);
       while (!/\/jobs\//.test(page.url()) && uploadFractions.size < 50) {
-        const value = await bar.getAttribute("value").catch(() => null);
+        const value = await peek("[data-testid=upload-progress] progress", "value");
         if (value !== null) uploadFractions.add(Number(value));
         await page.waitForTimeout(100);
       }
@@ -109,10 +115,10 @@ try {
       const deadline = Date.now() + VERDICT_TIMEOUT_MS;
       while (!(await page.locator("[data-testid=verdict], [data-testid=job-failed]").count())) {
         check(Date.now() < deadline, `no verdict after ${VERDICT_TIMEOUT_MS / 1000} s; saw ${[...headlines].join(" | ")}`);
-        const headline = page.locator("[data-testid=progress-headline]");
-        if (await headline.count()) headlines.add(await headline.innerText().catch(() => ""));
-        const mode = page.locator("[data-testid=live-mode]");
-        if (await mode.count()) modes.add(await mode.innerText().catch(() => ""));
+        const headline = await peek("[data-testid=progress-headline]", "text");
+        if (headline) headlines.add(headline);
+        const mode = await peek("[data-testid=live-mode]", "text");
+        if (mode) modes.add(mode);
         await page.waitForTimeout(150);
       }
       check(!(await page.locator("[data-testid=job-failed]").count()), `the job failed: ${await page.locator("main").innerText()}`);

@@ -25,7 +25,9 @@ export function ProgressPanel({ view, mode }: { view: ProgressView; mode: LiveMo
       ? view.queue_position
         ? `Waiting in the queue (position ${view.queue_position})`
         : "Waiting in the queue"
-      : `${describeStage(view.stage)}…`;
+      : view.stage
+        ? `${describeStage(view.stage)}…`
+        : "Starting the analysis…";
   return (
     <section className="card" aria-labelledby="progress-title" data-testid="progress">
       <div className="row-between">

@@ -126,6 +126,10 @@ def create_job(
         session, media=media, force=force, settings=settings, storage=storage, queue=queue,
         owner_id=caller.user_id, access_token_hash=token_hash,
     )
+    # Commit on this thread: FastAPI validates the response on another pool thread before the
+    # session dependency exits, and waiting for one while holding the upload counter's lock
+    # deadlocked a crowd of uploads (every pool thread waiting for that lock).
+    session.commit()
     metrics.jobs_submitted.labels(job.kind, str(job.reused_from is not None).lower()).inc()
     response.headers["Location"] = f"/api/jobs/{job.id}"
     return JobCreated(

@@ -66,3 +66,31 @@ def test_an_unreachable_database_is_503_with_retry_after(env: dict[str, str]) ->
     assert response.headers["retry-after"] == "5"
     assert response.json()["error"]["code"] == "service_unavailable"
     assert upload.status_code == 503, upload.text
+
+
+def test_a_crowd_of_simultaneous_uploads_is_accepted(env: dict[str, str]) -> None:
+    """More simultaneous uploads than the API has worker threads: each one is answered 202.
+
+    Before the fix the first writer held the upload counter's lock while waiting for a pool
+    thread to validate its response, and every pool thread waited for that lock: nothing was
+    accepted and every upload got a 503 after 30 s.
+    """
+    import asyncio
+
+    settings = make_settings(env)
+    crowd = 100
+
+    async def upload_all(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=crowd)) as client:
+            responses = await asyncio.gather(*[
+                client.post("/api/jobs", files={"file": (f"{i}.png", png_bytes(color=(i, 1, 2)), "image/png")})
+                for i in range(crowd)
+            ])
+        return [response.status_code for response in responses]
+
+    with serve_api(settings) as url:
+        began = time.monotonic()
+        statuses = asyncio.run(upload_all(url))
+        elapsed = time.monotonic() - began
+    assert statuses == [202] * crowd, sorted(set(statuses))
+    assert elapsed < 25, f"{crowd} uploads took {elapsed:.0f} s"

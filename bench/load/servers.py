@@ -108,6 +108,7 @@ class Postgres:
         if not self.data.exists():
             self.workdir.mkdir(parents=True, exist_ok=True)
             if self.as_postgres:
+                self.workdir.parent.chmod(0o711)  # the postgres user must reach its folder
                 shutil.chown(self.workdir, "postgres", "postgres")
             subprocess.run([*self.as_postgres, _binary("initdb"), "-D", str(self.data), "-U", "postgres",
                             "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)

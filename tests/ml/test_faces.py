@@ -32,8 +32,8 @@ def test_boxes_are_mapped_back_from_the_downscaled_frame(face_photo: np.ndarray,
     (reference,) = detector.detect([face_photo])
     (mapped,) = small_detector.detect([big])
     assert len(mapped) == 1
-    expected = np.asarray(reference[0].box) * 4.0
-    np.testing.assert_allclose(mapped[0].box, expected, atol=8.0)
+    expected = tuple(float(v) * 4.0 for v in reference[0].box)
+    assert box_iou(mapped[0].box, expected) > 0.85  # MTCNN's boxes jitter a few pixels between scales
 
 
 def test_batches_of_mixed_sizes_keep_frame_order(detector: FaceDetector, face_photo: np.ndarray) -> None:

@@ -109,10 +109,9 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty database: a SQLite file per test, or the session's PostgreSQL database emptied."""
-    if request.param == "sqlite":
+def empty_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: a SQLite file per test ("sqlite"), or the session's PostgreSQL emptied."""
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'deepscreen.db'}"
         command.upgrade(alembic_config(url), "head")
         return url
@@ -122,6 +121,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         connection.execute(text("TRUNCATE jobs, users, auth_sessions, api_keys, upload_quotas"))
     engine.dispose()
     return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return empty_database(request.param, request, tmp_path)
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.conftest import alembic_config
+from tests.conftest import empty_database
 
 DISTRIBUTED = pytest.param("distributed", marks=[pytest.mark.postgres, pytest.mark.redis])
 
@@ -20,18 +19,7 @@ def stack(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(stack: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if stack == "embedded":
-        from alembic import command
-
-        url = f"sqlite:///{tmp_path / 'deepscreen.db'}"
-        command.upgrade(alembic_config(url), "head")
-        return url
-    url: str = request.getfixturevalue("migrated_postgres_url")
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("TRUNCATE jobs"))
-    engine.dispose()
-    return url
+    return empty_database("sqlite" if stack == "embedded" else "postgres", request, tmp_path)
 
 
 @pytest.fixture

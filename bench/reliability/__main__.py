@@ -301,7 +301,7 @@ def run(only: list[str], checkpoint: Path) -> tuple[list[Outcome], dict[str, Any
         "PIPELINE_FRAMES": "32", "HEARTBEAT_SECONDS": "2", "STALE_AFTER_SECONDS": "10",
         "REAPER_INTERVAL_SECONDS": "2", "QUEUED_RESEND_AFTER_SECONDS": "20", "TASK_RETRY_BACKOFF_SECONDS": "2",
         "JOB_SOFT_TIME_LIMIT_SECONDS": "300", "JOB_TIME_LIMIT_SECONDS": "330",
-        "DELETE_UPLOADS_AFTER_PROCESSING": "false",
+        "DELETE_UPLOADS_AFTER_PROCESSING": "false", "UPLOAD_CHUNK_BYTES": "65536",
     }
     stack = Stack(workdir, env, workers=2)
     outcomes: list[Outcome] = []

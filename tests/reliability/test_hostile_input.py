@@ -5,6 +5,7 @@ state in a real worker — never a 500, never a stuck worker."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -92,7 +93,7 @@ def test_hostile_upload_is_refused_cleanly_or_accepted_as_media(
 
 
 def test_accepted_hostile_files_end_in_a_final_state_in_a_real_worker(
-    env: dict[str, str], model_checkpoint: str, start_worker: Callable[[dict[str, str]], WorkerProcess]
+    env: dict[str, str], model_checkpoint: Path, start_worker: Callable[[dict[str, str]], WorkerProcess]
 ) -> None:
     """Valid media with nasty extras (appended archives, giant EXIF, lying containers) reach
     `succeeded` or `failed` with a reason, each exactly once, and the worker stays up."""

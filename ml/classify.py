@@ -97,8 +97,8 @@ class Classifier:
         autocast = (torch.autocast(device_type="cuda", dtype=torch.float16) if self.device.type == "cuda"
                     else contextlib.nullcontext())
         with torch.inference_mode(), autocast:
-            features = self.module.forward_features(batch)
-            logits = self.module.forward_head(features)
+            features = self.module.forward_features(batch)  # type: ignore[operator]  # timm API
+            logits = self.module.forward_head(features)  # type: ignore[operator]
         # a clone made outside inference mode can take part in autograd (Grad-CAM's head backward)
         return logits.float(), features.float().clone()
 

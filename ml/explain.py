@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -62,7 +63,8 @@ class _Head(torch.nn.Module):
         self.stage = torch.nn.Identity()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier.forward_head(self.stage(features))
+        head: Callable[[torch.Tensor], torch.Tensor] = self.classifier.forward_head  # type: ignore[assignment]
+        return head(self.stage(features))
 
 
 def gradcam_heatmaps(classifier: torch.nn.Module, features: torch.Tensor) -> np.ndarray:
@@ -132,7 +134,7 @@ def write_explanations(
             notes.append(f"Explanations stopped after {len(artifacts) // 2} of {len(faces)} faces: "
                          f"the {budget_seconds:g} s budget ran out.")
             break
-        common = {"face_rank": face.rank, "track_id": face.track_id,
+        common: dict[str, Any] = {"face_rank": face.rank, "track_id": face.track_id,
                   "timestamp_seconds": face.timestamp_seconds, "p_fake": face.p_fake}
         gradcam_name, frame_name = f"gradcam_{face.rank}.png", f"frame_{face.rank}.png"
         _save_png(overlay(face.crop, heatmap), out_dir / gradcam_name)

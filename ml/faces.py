@@ -268,12 +268,13 @@ def link_tracks(per_frame: Sequence[Sequence[Detection]], *, min_iou: float = 0.
             taken.add(track)
         frame_ids: list[int] = []
         for di, detection in enumerate(detections):
-            track = assigned.get(di)
-            if track is None:
+            match = assigned.get(di)
+            if match is None:
                 track = len(last_box)
                 last_box.append(detection.box)
                 last_frame.append(frame_index)
             else:
+                track = match
                 last_box[track] = detection.box
                 last_frame[track] = frame_index
             frame_ids.append(track)

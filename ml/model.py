@@ -125,7 +125,7 @@ def load_checkpoint(path: Path, device: torch.device) -> LoadedModel:
         raise CheckpointError(
             f"Checkpoint {path.name} does not match architecture {config.architecture!r}: {exc}"
         ) from exc
-    module.eval().to(device=device, memory_format=torch.channels_last)
+    module.eval().to(device=device).to(memory_format=torch.channels_last)
     return LoadedModel(module, config, file_sha256(path))
 
 

@@ -23,7 +23,7 @@ import torch
 from ml.aggregate import decide, score_tracks
 from ml.classify import Classifier
 from ml.config import PipelineConfig
-from ml.contracts import AnalysisResult, Face, ModelInfo, ProgressCallback, SampledFrame, Stage
+from ml.contracts import AnalysisResult, Artifact, Face, ModelInfo, ProgressCallback, SampledFrame, Stage
 from ml.crop import crop_face
 from ml.device import resolve_device
 from ml.explain import FaceToExplain, write_explanations
@@ -136,7 +136,8 @@ class Pipeline:
                 faces, tracks, threshold=self.model.config.threshold, sampled_frames=len(frames),
                 min_track_faces=config.min_track_faces, disagreement_std=config.disagreement_std,
             )
-        artifacts, notes = [], list(verdict.notes)
+        artifacts: list[Artifact] = []
+        notes = list(verdict.notes)
         if explain:
             assert artifacts_dir is not None
             with stage(Stage.explaining):

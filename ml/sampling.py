@@ -209,7 +209,7 @@ def _decode_at(path: Path, index: _PacketIndex, times: list[float], *, skip_b_fr
 
 def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:
     """RGB uint8 pixels as a viewer shows them: the display matrix's rotation applied."""
-    image = frame.to_ndarray(format="rgb24")
+    image: np.ndarray = frame.to_ndarray(format="rgb24")
     rotation = int(getattr(frame, "rotation", 0) or 0)
     quarter_turns = round(rotation / 90) % 4  # counter-clockwise, as FFmpeg's display matrix reports it
     if rotation and not math.isclose(rotation % 90, 0):

@@ -179,6 +179,7 @@ def get_job(job: VisibleJobDep, session: SessionDep) -> JobPublic:
 def delete_job(visible: VisibleJobDep, session: SessionDep, storage: StorageDep) -> JobPublic | Response:
     """Cancel a queued or running job (200, the canceled job), or delete a finished one with its files (204)."""
     job = service.cancel_or_delete(session, visible.id, storage=storage)
+    session.commit()  # on this thread, before the response is validated on another (see create_job)
     if job is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return to_public(session, job)

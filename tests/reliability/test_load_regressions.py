@@ -94,3 +94,31 @@ def test_a_crowd_of_simultaneous_uploads_is_accepted(env: dict[str, str]) -> Non
         elapsed = time.monotonic() - began
     assert statuses == [202] * crowd, sorted(set(statuses))
     assert elapsed < 25, f"{crowd} uploads took {elapsed:.0f} s"
+
+
+def test_a_crowd_of_simultaneous_cancellations_is_answered(env: dict[str, str]) -> None:
+    """The same lock-while-waiting-for-a-thread pattern on DELETE: each cancel writes, then its
+    response is validated on a pool thread; more cancels than threads must all be answered 200."""
+    import asyncio
+
+    settings = make_settings(env)
+    crowd = 80
+
+    async def cancel_all(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=crowd)) as client:
+            created = [
+                (await client.post("/api/jobs", files={"file": (f"{i}.png", png_bytes(color=(i, 9, 9)), "image/png")}))
+                .json() for i in range(crowd)
+            ]
+            responses = await asyncio.gather(*[
+                client.delete(f"/api/jobs/{job['id']}", headers={"X-Job-Token": job["access_token"]})
+                for job in created
+            ])
+        return [response.status_code for response in responses]
+
+    with serve_api(settings) as url:
+        began = time.monotonic()
+        statuses = asyncio.run(cancel_all(url))
+        elapsed = time.monotonic() - began
+    assert statuses == [200] * crowd, sorted(set(statuses))
+    assert elapsed < 25, f"{crowd} submissions and cancellations took {elapsed:.0f} s"

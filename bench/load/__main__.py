@@ -227,14 +227,15 @@ def run(args: argparse.Namespace) -> Report:
     if args.stack == "distributed":
         redis = Redis(workdir / "redis")
         postgres = Postgres(workdir / "postgres")
-        redis.start()
-        postgres.start()
         env |= {"DATABASE_URL": postgres.url, "REDIS_URL": redis.url}
     workers = args.workers or (2 if args.stack == "distributed" else 1)
     stack = Stack(workdir, env, workers=workers)
     report = Report(stack=args.stack, clients=args.clients, workers=workers)
     images = unique_face_jpegs(args.clients)
     try:
+        if redis and postgres:
+            redis.start()
+            postgres.start()
         stack.start()
         print(f"stack up at {stack.url} ({workers} worker(s)); {args.clients} clients", file=sys.stderr)
         began = time.perf_counter()

@@ -294,8 +294,6 @@ def slow_upload(url: str, results: list[str]) -> None:
 def run(only: list[str], checkpoint: Path) -> tuple[list[Outcome], dict[str, Any]]:
     workdir = temp_workdir("deepscreen-faults-")
     redis, postgres = Redis(workdir / "redis"), Postgres(workdir / "postgres")
-    redis.start()
-    postgres.start()
     env = stack_env(workdir, checkpoint=checkpoint) | {
         "DATABASE_URL": postgres.url, "REDIS_URL": redis.url, "LOG_LEVEL": "INFO",
         "PIPELINE_FRAMES": "32", "HEARTBEAT_SECONDS": "2", "STALE_AFTER_SECONDS": "10",
@@ -307,6 +305,8 @@ def run(only: list[str], checkpoint: Path) -> tuple[list[Outcome], dict[str, Any
     outcomes: list[Outcome] = []
     final: dict[str, Any] = {"workdir": str(workdir)}
     try:
+        redis.start()
+        postgres.start()
         stack.start()
         faults = Faults(stack, redis, postgres, postgres.url)
         for name in SCENARIOS:

@@ -61,7 +61,8 @@ def _write_video(path: Path, container_format: str, codec: str) -> None:
             container.mux(packet)
 
 
-_SCRATCH = Path(tempfile.mkdtemp(prefix="deepscreen-fuzz-")) / "input"
+_SCRATCH = Path(tempfile.gettempdir()) / f"deepscreen-fuzz-input-{os.getpid()}"
+"""Where each input is written for `probe`; next to the seed folder when one is given."""
 
 
 def test_one_input(data: bytes) -> None:
@@ -74,9 +75,12 @@ def test_one_input(data: bytes) -> None:
 
 
 def main(argv: list[str]) -> None:
+    global _SCRATCH
     seeds = next((Path(arg) for arg in argv[1:] if not arg.startswith("-")), None)
-    if seeds is not None and not any(seeds.glob("seed.*")):
-        write_seeds(seeds)
+    if seeds is not None:
+        _SCRATCH = seeds.parent / "fuzz-input"
+        if not any(seeds.glob("seed.*")):
+            write_seeds(seeds)
     os.environ.setdefault("AV_LOG_FORCE_NOCOLOR", "1")
     import av.logging
 

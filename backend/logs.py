@@ -26,12 +26,17 @@ _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s job
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@", re.I)
 _SECRET_KEYS = re.compile(r"password|secret|token|authorization|cookie|api_key", re.I)
+_SECRET_QUERY = re.compile(r"(?P<key>[?&](?:token|access_token|api_key)=)[^&\s\"']*", re.I)
+_SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
+"""uvicorn's own loggers; routed through our handler so access lines are JSON and redacted too."""
 REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
-    """Mask the password of every `scheme://user:password@host` URL in `text`."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    """Mask URL passwords (`scheme://user:password@host`) and job tokens or keys in query strings
+    (`?token=`, used by <img> and EventSource URLs, would otherwise land in access logs)."""
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    return _SECRET_QUERY.sub(lambda m: f"{m['key']}{REDACTED}", text)
 
 
 class _ContextDefaults(logging.Filter):
@@ -87,6 +92,10 @@ def configure_logging(level: str, log_format: str = "json") -> None:
     """Idempotent: safe to call from the API factory and from the worker's startup signals."""
     root = logging.getLogger()
     root.setLevel(level.upper())
+    for name in _SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
     formatter = JsonFormatter() if log_format == "json" else _RedactingTextFormatter(_TEXT_FORMAT)
     for handler in root.handlers:
         if getattr(handler, "_deepscreen", False):

@@ -40,6 +40,23 @@ def test_credentials_are_masked() -> None:
     assert redact("postgresql+psycopg://deepscreen:pw@db:5432/d") == "postgresql+psycopg://deepscreen:[redacted]@db:5432/d"
 
 
+def test_job_tokens_in_query_strings_are_masked_in_access_lines() -> None:
+    configure_logging("INFO", "json")
+    access = logging.getLogger("uvicorn.access")
+    line = JsonFormatter().format(
+        access.makeRecord(
+            "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:5000", "GET", "/api/jobs/j1/events?token=s3cret&x=1", "1.1", 200), None,
+        )
+    )
+
+    assert "s3cret" not in line
+    assert "token=[redacted]&x=1" in line
+    # uvicorn's access lines go through this formatter, not uvicorn's own handler
+    assert access.propagate
+    assert not access.handlers
+
+
 def test_api_log_lines_carry_the_request_id_and_never_the_upload(
     env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -33,7 +33,8 @@ BATCH = 500
 """Rows handled per sweep and kind of work, so one sweep's transaction stays short."""
 ORPHAN_GRACE_SECONDS = 3600.0
 """A file without a row is left alone this long: its row may not be committed yet."""
-PARTIAL_UPLOAD_GRACE_SECONDS = 24 * 3600.0
+PARTIAL_UPLOAD_GRACE_SECONDS = 3600.0
+"""An upload file in `tmp/` untouched this long was cut off by a crash: live uploads write at least every MiB."""
 
 
 @dataclass

@@ -90,10 +90,10 @@ def test_orphan_files_are_deleted_after_a_grace_period(settings: Settings) -> No
     new_orphan = storage.upload_path("1" * 32 + ".png")
     orphan_artifacts = storage.artifacts_dir("2" * 32)
     orphan_artifacts.mkdir()
-    partial = storage.tmp_dir / "abc.part"
-    for path in (old_orphan, new_orphan, partial):
+    partial, live_partial = storage.tmp_dir / "abc.part", storage.tmp_dir / "def.part"
+    for path in (old_orphan, new_orphan, partial, live_partial):
         path.write_bytes(b"x")
-    hours_ago = time.time() - 2 * 86400
+    hours_ago = time.time() - 2 * 3600
     for path in (old_orphan, orphan_artifacts, partial, storage.upload_path(f"{fresh.id}.png")):
         os.utime(path, (hours_ago, hours_ago))
 
@@ -104,6 +104,7 @@ def test_orphan_files_are_deleted_after_a_grace_period(settings: Settings) -> No
     assert not orphan_artifacts.exists()
     assert not partial.exists()
     assert new_orphan.exists(), "its row may not be committed yet"
+    assert live_partial.exists(), "an upload still being written is not a leftover"
     assert storage.upload_path(f"{fresh.id}.png").exists(), "a running job's upload is not an orphan"
     database.dispose()
 

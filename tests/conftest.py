@@ -156,6 +156,20 @@ def make_settings(env: dict[str, str]) -> Settings:
     return Settings(_env_file=None, **env)  # type: ignore[arg-type]
 
 
+def standalone_api_settings(root: Path, **overrides: str) -> Settings:
+    """Settings for an API alone under `root`: migrated SQLite, no Redis, no reaper, no worker (jobs
+    stay queued) and a stand-in model file, which the API only hashes."""
+    url = f"sqlite:///{root / 'deepscreen.db'}"
+    command.upgrade(alembic_config(url), "head")
+    checkpoint = root / "model.safetensors"
+    checkpoint.write_bytes(b"only hashed by the API")
+    return make_settings({
+        "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "VAR_DIR": str(root / "var"), "DATABASE_URL": url,
+        "REDIS_URL": "", "MODEL_CHECKPOINT": str(checkpoint), "FRONTEND_DIST": str(root / "no-frontend"),
+        "REAPER_MODE": "off", **overrides,
+    })
+
+
 @pytest.fixture
 def settings(env: dict[str, str]) -> Settings:
     return make_settings(env)

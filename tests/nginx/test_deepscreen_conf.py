@@ -14,11 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alembic import command
 
 from backend.settings import Settings
 from tests.backend.factories import png_bytes
-from tests.conftest import TEST_SECRET, alembic_config, make_settings
+from tests.conftest import standalone_api_settings
 from tests.servers import NGINX_CONF, Nginx, serve_api, serve_nginx
 
 APP_JS = "console.log('deepscreen');\n" * 400
@@ -28,15 +27,7 @@ APP_JS = "console.log('deepscreen');\n" * 400
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Nginx, Settings]]:
     """API (SQLite, no worker: jobs stay queued) behind nginx serving a stand-in web app."""
     tmp = tmp_path_factory.mktemp("nginx-stack")
-    database_url = f"sqlite:///{tmp / 'deepscreen.db'}"
-    command.upgrade(alembic_config(database_url), "head")
-    checkpoint = tmp / "model.safetensors"
-    checkpoint.write_bytes(b"only hashed by the API")
-    settings = make_settings({
-        "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "VAR_DIR": str(tmp / "var"), "DATABASE_URL": database_url,
-        "REDIS_URL": "", "MODEL_CHECKPOINT": str(checkpoint), "FRONTEND_DIST": str(tmp / "no-frontend"),
-        "REAPER_MODE": "off", "MAX_UPLOAD_BYTES": str(1024 * 1024),
-    })
+    settings = standalone_api_settings(tmp, MAX_UPLOAD_BYTES=str(1024 * 1024))
     site = tmp / "site"
     (site / "assets").mkdir(parents=True)
     (site / "index.html").write_text("<!doctype html><title>DeepScreen test app</title><div id=root></div>")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from backend.jobs.models import Job
 from backend.main import create_app
 from backend.settings import Settings
-from tests.conftest import WorkerProcess, api_client, make_settings, wait_for
+from tests.conftest import WorkerProcess, api_client, make_settings, standalone_api_settings, wait_for
 from tests.reliability.corpus import CORPUS, Hostile, body_of
 from tests.worker.support import started
 
@@ -37,20 +37,9 @@ def post(client: TestClient, item: Hostile):  # noqa: ANN201
 @pytest.fixture(scope="module")
 def corpus_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Settings]]:
     """One API for the whole corpus (the items also run back to back against one process)."""
-    from alembic import command
-
-    from tests.conftest import TEST_SECRET, alembic_config
-
-    root = tmp_path_factory.mktemp("corpus")
-    url = f"sqlite:///{root / 'deepscreen.db'}"
-    command.upgrade(alembic_config(url), "head")
-    checkpoint = root / "model.safetensors"
-    checkpoint.write_bytes(b"only hashed by the API")
-    settings = make_settings({
-        "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "VAR_DIR": str(root / "var"), "DATABASE_URL": url,
-        "REDIS_URL": "", "MODEL_CHECKPOINT": str(checkpoint), "FRONTEND_DIST": str(root / "none"),
-        "REAPER_MODE": "off", "REQUEST_RATE_LIMIT": "0", "UPLOAD_RATE_LIMIT": "0",
-    })
+    settings = standalone_api_settings(
+        tmp_path_factory.mktemp("corpus"), REQUEST_RATE_LIMIT="0", UPLOAD_RATE_LIMIT="0"
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client, settings
 

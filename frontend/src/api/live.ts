@@ -42,18 +42,21 @@ export function followJob(jobId: string, handlers: FollowHandlers, options: Foll
     if (!stopped) handlers.onMode?.(mode);
   };
 
+  /** Hands a final job to `onFinal` and stops following; false while the job is still going. */
+  const settle = (job: Awaited<ReturnType<typeof getJob>>): boolean => {
+    if (!FINAL_STATES.has(job.state)) return false;
+    setMode("done");
+    stopped = true;
+    handlers.onFinal(job);
+    return true;
+  };
+
   const finish = async () => {
     source?.close();
     source = null;
     try {
       const job = await getJob(jobId, controller.signal);
-      if (stopped) return;
-      if (FINAL_STATES.has(job.state)) {
-        setMode("done");
-        stopped = true;
-        handlers.onFinal(job);
-        return;
-      }
+      if (stopped || settle(job)) return;
     } catch (exc) {
       if (stopped) return;
       handlers.onError?.(exc);
@@ -67,13 +70,7 @@ export function followJob(jobId: string, handlers: FollowHandlers, options: Foll
     timer = setTimeout(async () => {
       try {
         const job = await getJob(jobId, controller.signal);
-        if (stopped) return;
-        if (FINAL_STATES.has(job.state)) {
-          setMode("done");
-          stopped = true;
-          handlers.onFinal(job);
-          return;
-        }
+        if (stopped || settle(job)) return;
         handlers.onEvent({
           job_id: job.id,
           state: job.state,

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from backend.accounts import service as accounts_service
 from backend.db import run_after_commit, utcnow
 from backend.health.workers import WorkerRegistry
 from backend.jobs.storage import Storage
@@ -42,6 +43,7 @@ class SweepReport:
     uploads_deleted: int = 0
     jobs_deleted: int = 0
     orphans_deleted: int = 0
+    account_rows_deleted: int = 0
 
 
 def discard_upload(session: Session, job_id: str, *, storage: Storage) -> bool:
@@ -73,6 +75,7 @@ def sweep(session: Session, *, settings: Settings, storage: Storage, now: dateti
                 report.uploads_deleted += 1
     report.orphans_deleted = _delete_orphans(session, storage, time.time())
     WorkerRegistry(storage.root).prune()
+    report.account_rows_deleted = accounts_service.prune(session, now=now)
     if report.jobs_deleted or report.uploads_deleted or report.orphans_deleted:
         logger.info(
             "retention sweep: %d expired jobs, %d uploads, %d orphan files deleted",

@@ -7,6 +7,7 @@ import os
 import time
 from datetime import timedelta
 
+from backend.accounts.models import UploadQuota
 from backend.db import Database, utcnow
 from backend.jobs.models import Job, JobState
 from backend.jobs.storage import Storage
@@ -122,4 +123,20 @@ def test_discard_upload_only_for_finished_jobs(settings: Settings) -> None:
 
     assert storage.upload_path(f"{running.id}.png").exists()
     assert not storage.upload_path(f"{done.id}.png").exists()
+    database.dispose()
+
+
+def test_sweep_prunes_past_quota_days(settings: Settings) -> None:
+    database, storage = Database.from_settings(settings), Storage(settings.storage_dir)
+    storage.ensure_dirs()
+    today = utcnow().date()
+    with database.session() as session:
+        session.add(UploadQuota(subject="addr:x", day=today - timedelta(days=3), used=5))
+        session.add(UploadQuota(subject="addr:x", day=today, used=1))
+
+    report = sweep(database, settings, storage)
+
+    assert report.account_rows_deleted == 1
+    with database.session() as session:
+        assert session.query(UploadQuota).one().day == today
     database.dispose()

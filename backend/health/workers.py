@@ -19,6 +19,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from backend.jobs.storage import remove_stale_files
+
 logger = logging.getLogger(__name__)
 
 WORKERS_DIRNAME = "workers"
@@ -86,13 +88,4 @@ class WorkerRegistry:
 
     def prune(self, *, older_than: float = PRUNE_AFTER_SECONDS, now: float | None = None) -> int:
         """Delete files of workers silent for `older_than` seconds (killed, never cleaned up)."""
-        now = time.time() if now is None else now
-        removed = 0
-        for path in self.directory.glob("*"):
-            try:
-                if now - path.stat().st_mtime > older_than:
-                    path.unlink(missing_ok=True)
-                    removed += 1
-            except OSError:
-                continue
-        return removed
+        return remove_stale_files(self.directory, "*", older_than=older_than, now=time.time() if now is None else now)

@@ -79,6 +79,23 @@ class Storage:
         self.delete_artifacts(job_id)
 
 
+def remove_stale_files(folder: Path, pattern: str, *, older_than: float, now: float) -> int:
+    """Delete the files in `folder` matching `pattern` untouched for `older_than` seconds; returns how many.
+
+    For leftovers of processes that died (partial uploads, heartbeat files): a file that vanishes
+    or cannot be read meanwhile is skipped, never an error.
+    """
+    removed = 0
+    for path in folder.glob(pattern):
+        try:
+            if now - path.stat().st_mtime > older_than:
+                path.unlink(missing_ok=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def sanitize_filename(name: str | None, max_length: int) -> str | None:
     """A display-only version of the client's filename: base name, printable, length-limited."""
     if not name:

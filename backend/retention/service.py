@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from backend.accounts import service as accounts_service
 from backend.db import run_after_commit, utcnow
 from backend.health.workers import WorkerRegistry
-from backend.jobs.storage import Storage
+from backend.jobs.storage import Storage, remove_stale_files
 from backend.retention import repository
 from backend.settings import Settings
 
@@ -115,12 +115,4 @@ def _delete_orphans(session: Session, storage: Storage, now: float) -> int:
             else:
                 storage.delete_artifacts(job_id)
             removed += 1
-    if storage.tmp_dir.is_dir():
-        for path in storage.tmp_dir.glob("*.part"):
-            try:
-                if now - path.stat().st_mtime > PARTIAL_UPLOAD_GRACE_SECONDS:
-                    path.unlink(missing_ok=True)
-                    removed += 1
-            except OSError:
-                continue
-    return removed
+    return removed + remove_stale_files(storage.tmp_dir, "*.part", older_than=PARTIAL_UPLOAD_GRACE_SECONDS, now=now)

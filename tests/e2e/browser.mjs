@@ -375,8 +375,11 @@ try {
     try {
       await page.goto("/");
       await page.getByRole("link", { name: "About" }).click();
-      const text = await page.locator("main").innerText();
-      check(text.includes("not legal or forensic proof"), "the about page does not say what a score is not");
+      // The route renders after the click resolves: wait for the page, then read it.
+      await page.waitForURL("**/about", { timeout: 10_000 });
+      const sentence = page.locator("main").getByText("not legal or forensic proof");
+      const shown = await sentence.first().waitFor({ timeout: 10_000 }).then(() => true, () => false);
+      check(shown, "the about page does not say what a score is not");
       return {};
     } finally {
       await context.close();

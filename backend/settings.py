@@ -17,12 +17,10 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ml.contracts import MediaLimits
+from ml.contracts import DEFAULT_CHECKPOINT, MediaLimits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "development-only-secret-change-me"
-DEFAULT_CHECKPOINT = REPO_ROOT / "ml" / "weights" / "deepscreen-effnet-lite0.safetensors"
-"""Same path as `ml.model.DEFAULT_CHECKPOINT`, repeated here because `ml.model` imports torch."""
 
 
 class Environment(StrEnum):

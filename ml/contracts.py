@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 RESULT_SCHEMA_VERSION = "1.0"
+
+DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "deepscreen-effnet-lite0.safetensors"
+"""The shipped model; here rather than in `ml.model` so the API can name it without importing torch."""
 
 
 class MediaKind(StrEnum):

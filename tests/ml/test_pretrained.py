@@ -75,3 +75,17 @@ def test_other_efficientnets_need_user_weights_and_load_them(tmp_path: Path) -> 
     torch.save(timm.create_model("efficientnet_lite0", pretrained=False).state_dict(), wrong)
     with pytest.raises(CheckpointError, match="do not match"):
         init_classifier(config, init=wrong)
+
+
+def test_a_deepscreen_checkpoint_is_continued_with_its_head(tmp_path: Path) -> None:
+    from ml.model import save_checkpoint
+
+    trained = init_classifier(ModelConfig())
+    torch.nn.init.normal_(trained.classifier.weight)
+    torch.nn.init.constant_(trained.classifier.bias, 0.7)
+    path = tmp_path / "stage1.safetensors"
+    save_checkpoint(trained, ModelConfig(), path, half=False)
+    continued = init_classifier(ModelConfig(), init=path)
+    torch.testing.assert_close(continued.classifier.weight, trained.classifier.weight)
+    torch.testing.assert_close(continued.classifier.bias, trained.classifier.bias)
+    torch.testing.assert_close(continued.blocks[3][0].conv_pw.weight, trained.blocks[3][0].conv_pw.weight)

@@ -12,6 +12,27 @@ from ml.train.data import default_cache_dir, default_data_dir
 from ml.train.train import TrainSettings, train
 
 
+def parse_mix(text: str) -> dict[str, float]:
+    """`kind=share,...` as a dict; unknown kinds and negative shares are refused."""
+    from ml.train.dataset import DEFAULT_MIX
+
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        kind, _, share = part.partition("=")
+        kind = kind.strip()
+        if kind not in DEFAULT_MIX:
+            raise argparse.ArgumentTypeError(f"unknown sample kind {kind!r}; known: {', '.join(DEFAULT_MIX)}")
+        try:
+            mix[kind] = float(share)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{kind}: {share!r} is not a number") from None
+        if mix[kind] < 0:
+            raise argparse.ArgumentTypeError(f"{kind}: a share cannot be negative")
+    if sum(mix.values()) <= 0:
+        raise argparse.ArgumentTypeError("the shares must add up to more than 0")
+    return mix
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
     defaults = TrainSettings(out_dir=Path("runs/lite0"), data_dir=default_data_dir(), cache_dir=default_cache_dir())
     parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__)
@@ -38,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
                         help="where the calibrated checkpoint goes (default: the shipped model path)")
     parser.add_argument("--version", default=defaults.version)
     parser.add_argument("--no-lfw", action="store_true", help="train on DFDC (+ self-blends) only")
+    parser.add_argument("--mix", type=parse_mix, default=None,
+                        help="sample kinds per epoch, e.g. dfdc_real=0.38,lfw_real=0.12,dfdc_fake=0.28,"
+                             "lfw_fake=0.06,sbi=0.16 (default: ml.train.dataset.DEFAULT_MIX)")
     parser.add_argument("--max-minutes", type=float, default=0.0,
                         help="stop after the epoch that crosses this budget, then calibrate (0: off)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/state.pt")
@@ -48,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
         weight_decay=args.weight_decay, input_size=args.input_size, crop_margin=args.crop_margin,
         freeze_blocks=args.freeze_blocks, architecture=args.architecture, init=args.init, seed=args.seed,
         device=args.device, threads=args.threads, workers=args.workers, export=args.export,
-        version=args.version, use_lfw=not args.no_lfw, max_minutes=args.max_minutes,
+        version=args.version, use_lfw=not args.no_lfw, max_minutes=args.max_minutes, mix=args.mix,
     )
     return settings, args.resume
 

@@ -60,6 +60,8 @@ class TrainSettings:
     version: str = field(default_factory=lambda: f"1.0.0+{datetime.now(UTC):%Y%m%d}")
     model_id: str = "deepscreen-effnet-lite0"
     use_lfw: bool = True
+    mix: dict[str, float] | None = None
+    """Share of each sample kind per epoch (`ml.train.dataset.DEFAULT_MIX` when None)."""
     max_minutes: float = 0.0
     """Safety stop: after an epoch that ends past this many minutes, skip the remaining epochs and
     calibrate what exists (the cosine schedule is then cut short; logged and in the summary). 0 = off."""
@@ -141,10 +143,13 @@ def _worker_init(_: int) -> None:
 
 def load_cached_sets(settings: TrainSettings, device: torch.device):
     """The cached DFDC (and LFW) crops, built on first use (LFW needs the face detector)."""
-    from ml.train.data import build_dfdc_cache, build_lfw_cache
+    from ml.train.data import DFDC_CROP_PX, build_dfdc_cache, build_lfw_cache
 
+    # 20 % headroom for zoom jitter, but never upsample the DFDC files (at 224 px input the
+    # model then sees their own pixel grid, as the evaluation does).
     headroom = int(round(settings.input_size * 1.2))
-    dfdc = build_dfdc_cache(settings.data_dir, settings.cache_dir, headroom)
+    dfdc_size = max(settings.input_size, min(headroom, DFDC_CROP_PX))
+    dfdc = build_dfdc_cache(settings.data_dir, settings.cache_dir, dfdc_size)
     lfw = None
     if settings.use_lfw:
         from ml.faces import FaceDetector
@@ -182,7 +187,7 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
 
     dfdc, lfw = sets if sets is not None else load_cached_sets(settings, device)
     train_set = TrainMix(
-        dfdc["train"], lfw["train"] if lfw else None, config, settings.samples_per_epoch, settings.seed
+        dfdc["train"], lfw["train"] if lfw else None, config, settings.samples_per_epoch, settings.seed, settings.mix
     )
     val_views = [EvalView(dfdc["val"], config)] + ([EvalView(lfw["val"], config)] if lfw else [])
     rng = np.random.default_rng(settings.seed)
@@ -271,7 +276,8 @@ def calibrate_and_export(model, config: ModelConfig, val_views, settings: TrainS
     logits, labels = predict_logits(model, loader, device)
     temperature = fit_temperature(logits, labels)
     probabilities = torch.sigmoid(torch.from_numpy(logits / temperature)).numpy()
-    threshold = balanced_accuracy_threshold(probabilities, labels)
+    sources = np.concatenate([[view.data.source] * len(view) for view in val_views])
+    threshold = balanced_accuracy_threshold(probabilities, labels, sources)
     final = config.model_copy(update={"temperature": temperature, "threshold": threshold})
     summary: dict = {"temperature": temperature, "threshold": threshold, "val_auc_fp32": roc_auc(labels, logits),
                      "val_size": len(labels), "version": final.version}

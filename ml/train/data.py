@@ -39,6 +39,8 @@ SPLIT_PERCENT = {"train": 80, "val": 10, "test": 10}
 CONTEXT_MARGIN = 0.15
 """Margin of the cached LFW context crop; must be wider than any production margin we train for."""
 CACHE_VERSION = 1
+DFDC_CROP_PX = 224
+"""Side of the DFDC crops on disk: caching them larger would only upsample."""
 
 
 def default_data_dir(repo_root: Path | None = None) -> Path:

@@ -23,3 +23,29 @@ def test_threshold_maximises_balanced_accuracy() -> None:
     threshold = balanced_accuracy_threshold(probabilities, labels)
     predictions = probabilities >= threshold
     assert (predictions == labels.astype(bool)).all()
+
+
+def test_grouped_threshold_weighs_every_data_set_equally() -> None:
+    # A big set whose classes overlap wants a low threshold; a small, separable set whose reals
+    # reach 0.5 wants one above 0.5. Pooled, the big set decides; grouped, the small set's
+    # reals are no longer sacrificed (its balanced accuracy counts as much as the big set's).
+    rng = np.random.default_rng(0)
+    big_real, big_fake = rng.uniform(0.0, 0.45, 2000), rng.uniform(0.3, 1.0, 2000)
+    small_real, small_fake = rng.uniform(0.35, 0.5, 100), rng.uniform(0.6, 1.0, 100)
+    probabilities = np.concatenate([big_real, big_fake, small_real, small_fake])
+    labels = np.repeat([0, 1, 0, 1], [2000, 2000, 100, 100])
+    groups = np.repeat(["big", "big", "small", "small"], [2000, 2000, 100, 100])
+    pooled = balanced_accuracy_threshold(probabilities, labels)
+    grouped = balanced_accuracy_threshold(probabilities, labels, groups)
+    assert pooled < 0.46 < grouped
+
+    def macro_balanced_accuracy(threshold: float) -> float:
+        scores = []
+        for group in ("big", "small"):
+            mask = groups == group
+            predicted = probabilities[mask] >= threshold
+            truth = labels[mask] == 1
+            scores.append((predicted[truth].mean() + (~predicted[~truth]).mean()) / 2)
+        return float(np.mean(scores))
+
+    assert macro_balanced_accuracy(grouped) > macro_balanced_accuracy(pooled)

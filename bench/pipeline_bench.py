@@ -34,10 +34,10 @@ if str(REPO) not in sys.path:  # `python bench/pipeline_bench.py` as well as `py
     sys.path.insert(0, str(REPO))
 
 from ml.config import PipelineConfig  # noqa: E402
+from ml.contracts import DEFAULT_CHECKPOINT  # noqa: E402
 from ml.crop import crop_face  # noqa: E402
 from ml.media import probe  # noqa: E402
 from ml.model import (  # noqa: E402
-    DEFAULT_CHECKPOINT,
     ModelConfig,
     build_classifier,
     load_checkpoint,

@@ -28,8 +28,9 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, get_args
 
+from ml.config import DEFAULT_AGGREGATION, AggregationName
 from ml.contracts import AnalysisError, AnalysisResult, ErrorCode, Stage
 
 logger = logging.getLogger("deepscreen")
@@ -66,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--checkpoint", type=Path, metavar="PATH", help="model checkpoint (.safetensors); "
                          "default: the shipped model")
     analyze.add_argument("--backend", choices=["auto", "torch", "onnx"], help="classifier runtime (default auto)")
-    analyze.add_argument("--aggregation", choices=["mean", "trimmed_top", "confident"],
-                         help="how face scores become a file score")
+    analyze.add_argument("--aggregation", choices=get_args(AggregationName),
+                         help=f"how face scores become a file score (default {DEFAULT_AGGREGATION})")
     analyze.add_argument("--face-crops", action="store_true", help="inputs are already face crops: no detection")
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
     analyze.set_defaults(handler=_analyze)

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ml.contracts import MediaLimits
 
 AggregationName = Literal["mean", "trimmed_top", "confident"]
+DEFAULT_AGGREGATION: AggregationName = "trimmed_top"
+"""The strategy `python -m ml.evaluate` found best on video-level validation (docs/model-card.md)."""
 Backend = Literal["auto", "torch", "onnx"]
 
 
@@ -52,7 +54,7 @@ class PipelineConfig(BaseModel):
         default=None, description="Where exported ONNX models are cached; None: ~/.cache/deepscreen."
     )
 
-    aggregation: AggregationName = "confident"
+    aggregation: AggregationName = DEFAULT_AGGREGATION
     min_track_faces: int = Field(
         default=3,
         ge=1,

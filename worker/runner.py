@@ -53,7 +53,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
     config = PipelineConfig(
         frames=settings.PIPELINE_FRAMES,
         backend=settings.PIPELINE_BACKEND,  # type: ignore[arg-type]
-        aggregation=settings.PIPELINE_AGGREGATION,  # type: ignore[arg-type]
+        aggregation=settings.PIPELINE_AGGREGATION,
         explain_top_k=settings.PIPELINE_EXPLAIN_TOP_K,
         explain_budget_seconds=settings.PIPELINE_EXPLAIN_BUDGET_SECONDS,
         limits=settings.media_limits,

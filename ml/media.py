@@ -132,6 +132,8 @@ def _probe_video(path: Path, media_type: MediaType, limits: MediaLimits) -> Medi
                      "max_frame_pixels": limits.max_frame_pixels},
                 )
             duration = video_duration_seconds(container, stream)
+            if duration is None:  # no header duration, or a sentinel such as 2^32-1 ticks
+                duration = packet_span_seconds(path, stream.index)
             if duration is not None and duration > limits.max_video_seconds:
                 raise AnalysisError(
                     ErrorCode.too_long,
@@ -168,6 +170,27 @@ def video_duration_seconds(container: av.container.InputContainer, stream: av.Vi
     if container.duration is not None and container.duration > 0:
         return container.duration / av.time_base
     return None
+
+
+def packet_span_seconds(path: Path, stream_index: int) -> float | None:
+    """The video's length from its packet timestamps: one demux pass, nothing decoded.
+
+    For files whose header states no duration, so `max_video_seconds` holds for them too (a long
+    video with a blanked duration would otherwise be accepted and run until the time limit).
+    """
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams[stream_index]
+        start = end = None
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            start = packet.pts if start is None else min(start, packet.pts)
+            finish = packet.pts + (packet.duration or 0)
+            end = finish if end is None else max(end, finish)
+        if start is None or end is None or stream.time_base is None:
+            return None
+        seconds = float((end - start) * stream.time_base)
+        return seconds if seconds > 0 and math.isfinite(seconds) else None
 
 
 def open_image_upright(path: Path) -> Image.Image:

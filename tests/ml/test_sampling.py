@@ -91,3 +91,14 @@ def test_corrupt_video_raises_analysis_error(tmp_path: Path) -> None:
     with pytest.raises(AnalysisError) as caught:
         sample_video(broken, 8)
     assert caught.value.code == "corrupt_media"
+
+
+def test_a_blanked_header_duration_is_measured_from_packets(tmp_path: Path) -> None:
+    from tests.reliability.corpus import mp4_absurd_duration
+
+    path = tmp_path / "no-duration.mp4"
+    path.write_bytes(mp4_absurd_duration())  # mvhd/mdhd durations 2^32-1: FFmpeg reports none
+    assert probe(path, MediaLimits()).duration_seconds == pytest.approx(1.0)
+    with pytest.raises(AnalysisError) as caught:
+        probe(path, MediaLimits(max_video_seconds=0.5))
+    assert caught.value.code == "too_long"

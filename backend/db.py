@@ -64,16 +64,16 @@ def utcnow() -> datetime:
 class Database:
     """An engine and its session factory; the API keeps one on `app.state`, a worker one per process."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, connect_timeout_seconds: int = 10) -> None:
         self.url = url
-        self.engine = _create_engine(url, echo=echo)
+        self.engine = _create_engine(url, echo=echo, connect_timeout_seconds=connect_timeout_seconds)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         if not settings.DATABASE_URL:
             settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
-        return cls(settings.database_url)
+        return cls(settings.database_url, connect_timeout_seconds=settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -123,12 +123,14 @@ def _run_actions(actions: list[Callable[[], Any]], when: str) -> None:
             logger.exception("%s action failed", when)
 
 
-def _create_engine(url: str, *, echo: bool) -> Engine:
+def _create_engine(url: str, *, echo: bool, connect_timeout_seconds: int) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    # Without a bound libpq waits forever for a server that accepts but never answers, and for
+    # minutes (TCP retries) for an unreachable one; bounded, the request becomes a 503.
+    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": connect_timeout_seconds})
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     VAR_DIR: Path = REPO_ROOT / "var"
     DATABASE_URL: str = ""
     """Empty means SQLite at VAR_DIR/deepscreen.db."""
+    DATABASE_CONNECT_TIMEOUT_SECONDS: int = Field(default=10, ge=1)
+    """How long opening a PostgreSQL connection may take before the request fails (503)."""
     REDIS_URL: str = ""
     """Empty means the embedded broker (kombu's SQLAlchemy transport on a SQLite file)."""
     CELERY_BROKER_URL: str = ""

@@ -6,11 +6,14 @@ refused with a 4xx instead of failing later in a worker; the pipeline calls `pro
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 from PIL import Image, ImageOps
 
 from ml.contracts import AnalysisError, ErrorCode, MediaInfo, MediaKind, MediaLimits
@@ -172,25 +175,72 @@ def video_duration_seconds(container: av.container.InputContainer, stream: av.Vi
     return None
 
 
-def packet_span_seconds(path: Path, stream_index: int) -> float | None:
-    """The video's length from its packet timestamps: one demux pass, nothing decoded.
+@dataclass(frozen=True)
+class PacketIndex:
+    """Presentation times of every frame (in stream time-base units) and which are keyframes."""
 
-    For files whose header states no duration, so `max_video_seconds` holds for them too (a long
-    video with a blanked duration would otherwise be accepted and run until the time limit).
+    pts: list[int]
+    keyframes: list[int]
+    time_base: Fraction
+
+    @property
+    def start(self) -> int:
+        return self.pts[0]
+
+    def seconds(self, pts: int) -> float:
+        return float((pts - self.start) * self.time_base)
+
+    def duration_seconds(self) -> float:
+        """From the first frame to the end of the last (one median frame interval after it)."""
+        if len(self.pts) < 2:
+            return 0.0
+        step = float(np.median(np.diff(self.pts))) * float(self.time_base)
+        return self.seconds(self.pts[-1]) + step
+
+    def nearest(self, seconds: float) -> int:
+        """Index of the frame nearest to `seconds` (the earlier one on a tie)."""
+        target = self.start + seconds / self.time_base
+        i = bisect.bisect_left(self.pts, target)
+        if i == 0:
+            return 0
+        if i == len(self.pts):
+            return len(self.pts) - 1
+        return i - 1 if target - self.pts[i - 1] <= self.pts[i] - target else i
+
+    def keyframe_before(self, index: int) -> int:
+        """Index of the last keyframe at or before frame `index` (0 if none is marked)."""
+        k = bisect.bisect_right(self.keyframes, self.pts[index]) - 1
+        return bisect.bisect_left(self.pts, self.keyframes[k]) if k >= 0 else 0
+
+
+def read_packet_index(container: av.container.InputContainer, stream: av.VideoStream) -> PacketIndex | None:
+    """Every timed packet of `stream`: one demux pass, nothing decoded; None when there is none."""
+    pts: list[int] = []
+    keyframes: list[int] = []
+    for packet in container.demux(stream):
+        stamp = packet.pts if packet.pts is not None else packet.dts
+        if stamp is None or packet.size == 0:
+            continue
+        pts.append(stamp)
+        if packet.is_keyframe:
+            keyframes.append(stamp)
+    if not pts or stream.time_base is None:
+        return None
+    pts.sort()
+    keyframes.sort()
+    return PacketIndex(pts, keyframes, Fraction(stream.time_base))
+
+
+def packet_span_seconds(path: Path, stream_index: int) -> float | None:
+    """The video's length from its packet index, for files whose header states no duration.
+
+    So `max_video_seconds` holds for them too: a long video with a blanked duration would
+    otherwise be accepted and run until the time limit.
     """
     with av.open(str(path), metadata_errors="ignore") as container:
-        stream = container.streams[stream_index]
-        start = end = None
-        for packet in container.demux(stream):
-            if packet.pts is None:
-                continue
-            start = packet.pts if start is None else min(start, packet.pts)
-            finish = packet.pts + (packet.duration or 0)
-            end = finish if end is None else max(end, finish)
-        if start is None or end is None or stream.time_base is None:
-            return None
-        seconds = float((end - start) * stream.time_base)
-        return seconds if seconds > 0 and math.isfinite(seconds) else None
+        index = read_packet_index(container, container.streams[stream_index])
+    seconds = index.duration_seconds() if index is not None else 0.0
+    return seconds if seconds > 0 and math.isfinite(seconds) else None
 
 
 def open_image_upright(path: Path) -> Image.Image:

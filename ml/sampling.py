@@ -20,14 +20,13 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
 from ml.contracts import AnalysisError, ErrorCode, MediaInfo, MediaKind
-from ml.media import open_image_upright
+from ml.media import PacketIndex, open_image_upright, read_packet_index
 
 logger = logging.getLogger(__name__)
 
@@ -70,61 +69,6 @@ def target_times(duration: float, count: int) -> list[float]:
     return [(i + 0.5) * duration / count for i in range(count)]
 
 
-@dataclass(frozen=True)
-class _PacketIndex:
-    """Presentation times of every frame (in stream time-base units) and which are keyframes."""
-
-    pts: list[int]
-    keyframes: list[int]
-    time_base: Fraction
-
-    @property
-    def start(self) -> int:
-        return self.pts[0]
-
-    def seconds(self, pts: int) -> float:
-        return float((pts - self.start) * self.time_base)
-
-    def duration_seconds(self) -> float:
-        """From the first frame to the end of the last (one median frame interval after it)."""
-        if len(self.pts) < 2:
-            return 0.0
-        step = float(np.median(np.diff(self.pts))) * float(self.time_base)
-        return self.seconds(self.pts[-1]) + step
-
-    def nearest(self, seconds: float) -> int:
-        """Index of the frame nearest to `seconds` (the earlier one on a tie)."""
-        target = self.start + seconds / self.time_base
-        i = bisect.bisect_left(self.pts, target)
-        if i == 0:
-            return 0
-        if i == len(self.pts):
-            return len(self.pts) - 1
-        return i - 1 if target - self.pts[i - 1] <= self.pts[i] - target else i
-
-    def keyframe_before(self, index: int) -> int:
-        """Index of the last keyframe at or before frame `index` (0 if none is marked)."""
-        k = bisect.bisect_right(self.keyframes, self.pts[index]) - 1
-        return bisect.bisect_left(self.pts, self.keyframes[k]) if k >= 0 else 0
-
-
-def _read_index(container: av.container.InputContainer, stream: av.VideoStream) -> _PacketIndex | None:
-    pts: list[int] = []
-    keyframes: list[int] = []
-    for packet in container.demux(stream):
-        stamp = packet.pts if packet.pts is not None else packet.dts
-        if stamp is None or packet.size == 0:
-            continue
-        pts.append(stamp)
-        if packet.is_keyframe:
-            keyframes.append(stamp)
-    if not pts or stream.time_base is None:
-        return None
-    pts.sort()
-    keyframes.sort()
-    return _PacketIndex(pts, keyframes, Fraction(stream.time_base))
-
-
 def sample_video(path: Path, count: int, *, skip_b_frames: bool = True, threads: int = 0,
                  thread_type: str = DECODE_THREAD_TYPE) -> list[DecodedFrame]:
     """Up to `count` upright frames spread evenly over the video, in time order.
@@ -134,7 +78,7 @@ def sample_video(path: Path, count: int, *, skip_b_frames: bool = True, threads:
     """
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            index = _read_index(container, container.streams.video[0])
+            index = read_packet_index(container, container.streams.video[0])
         if index is None:
             raise AnalysisError(ErrorCode.corrupt_media, "The video has no timed frames.")
         if len(index.pts) <= count:
@@ -156,7 +100,7 @@ def sample_video(path: Path, count: int, *, skip_b_frames: bool = True, threads:
     return frames
 
 
-def _decode_at(path: Path, index: _PacketIndex, times: list[float], *, skip_b_frames: bool,
+def _decode_at(path: Path, index: PacketIndex, times: list[float], *, skip_b_frames: bool,
                threads: int, thread_type: str) -> list[DecodedFrame]:
     """Decode the frame nearest to each target time, seeking where that decodes less."""
     chosen: list[tuple[int, av.VideoFrame]] = []

@@ -17,8 +17,8 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ml.config import DEFAULT_AGGREGATION, AggregationName
-from ml.contracts import DEFAULT_CHECKPOINT, MediaLimits
+from ml.config import DEFAULT_AGGREGATION
+from ml.contracts import DEFAULT_CHECKPOINT, Aggregation, MediaLimits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "development-only-secret-change-me"
@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     """Frames sampled evenly over a video."""
     PIPELINE_BACKEND: str = "auto"
     """'auto' (ONNX Runtime on CPU, torch elsewhere), 'torch' or 'onnx'."""
-    PIPELINE_AGGREGATION: AggregationName = DEFAULT_AGGREGATION
+    PIPELINE_AGGREGATION: Aggregation = DEFAULT_AGGREGATION
     PIPELINE_EXPLAIN_TOP_K: int = 3
     PIPELINE_EXPLAIN_BUDGET_SECONDS: float = 10.0
     """Grad-CAM stops once a job has run this long (counted from the pipeline's start); 0 skips it."""

@@ -28,10 +28,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO, get_args
+from typing import TextIO
 
-from ml.config import DEFAULT_AGGREGATION, AggregationName
-from ml.contracts import AnalysisError, AnalysisResult, ErrorCode, Stage
+from ml.config import DEFAULT_AGGREGATION
+from ml.contracts import Aggregation, AnalysisError, AnalysisResult, ErrorCode, Label, Stage
 
 logger = logging.getLogger("deepscreen")
 
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--checkpoint", type=Path, metavar="PATH", help="model checkpoint (.safetensors); "
                          "default: the shipped model")
     analyze.add_argument("--backend", choices=["auto", "torch", "onnx"], help="classifier runtime (default auto)")
-    analyze.add_argument("--aggregation", choices=get_args(AggregationName),
+    analyze.add_argument("--aggregation", choices=[a.value for a in Aggregation],
                          help=f"how face scores become a file score (default {DEFAULT_AGGREGATION})")
     analyze.add_argument("--face-crops", action="store_true", help="inputs are already face crops: no detection")
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -191,11 +191,12 @@ def _write_json(payload: dict[str, object], stream: TextIO | None = None) -> Non
 
 def summarise(path: Path, result: AnalysisResult, artifacts_dir: Path | None = None) -> str:
     """A few human-readable lines for one result."""
-    verdict = {"fake": "LIKELY MANIPULATED", "real": "no manipulation found", "uncertain": "UNCERTAIN"}[result.label]
+    verdict = {Label.manipulated: "SIGNS OF MANIPULATION", Label.no_signs: "no signs of manipulation found",
+               Label.inconclusive: "INCONCLUSIVE"}[result.label]
     score = "n/a" if result.score is None else f"{result.score:.3f}"
     frames_with_faces = sum(1 for f in result.frames if f.face_count)
     lines = [
-        f"{path}: {verdict}  score {score} (threshold {result.threshold:.3f}, {result.aggregation})",
+        f"{path}: {verdict}  score {score} (threshold {result.decision.threshold:.3f}, {result.aggregation})",
         f"  {len(result.faces)} faces in {frames_with_faces}/{len(result.frames)} sampled frames, "
         f"{len(result.tracks)} {'person' if len(result.tracks) == 1 else 'people'}; "
         f"{result.stage_seconds.get('total', 0.0):.2f} s on {result.device}",

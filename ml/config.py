@@ -11,10 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ml.contracts import MediaLimits
+from ml.contracts import Aggregation, MediaLimits
 
-AggregationName = Literal["mean", "trimmed_top", "confident"]
-DEFAULT_AGGREGATION: AggregationName = "trimmed_top"
+DEFAULT_AGGREGATION = Aggregation.trimmed_top
 """The strategy `python -m ml.evaluate` found best on video-level validation (docs/model-card.md)."""
 Backend = Literal["auto", "torch", "onnx"]
 
@@ -54,7 +53,7 @@ class PipelineConfig(BaseModel):
         default=None, description="Where exported ONNX models are cached; None: ~/.cache/deepscreen."
     )
 
-    aggregation: AggregationName = DEFAULT_AGGREGATION
+    aggregation: Aggregation = DEFAULT_AGGREGATION
     min_track_faces: int = Field(
         default=3,
         ge=1,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RESULT_SCHEMA_VERSION = "1.0"
+RESULT_SCHEMA_VERSION = "2.0"
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "deepscreen-effnet-lite0.safetensors"
 """The shipped model; here rather than in `ml.model` so the API can name it without importing torch."""
@@ -87,6 +87,82 @@ class MediaInfo(BaseModel):
     codec: str | None = None
 
 
+class Aggregation(StrEnum):
+    """How the face scores of one person become that person's score (`ml.aggregate`)."""
+
+    mean = "mean"
+    trimmed_top = "trimmed_top"
+    confident = "confident"
+
+
+class Signal(StrEnum):
+    """What a classifier head looks for; each has its own calibrated operating point."""
+
+    face_manipulation = "face_manipulation"
+    """A real face altered: swapped, blended or re-enacted."""
+    synthetic_face = "synthetic_face"
+    """A face generated whole (StyleGAN and the like): there is no real person behind it."""
+
+
+class Label(StrEnum):
+    """The three outcomes of a calibrated decision, used by the API, the web app and the CLI alike."""
+
+    no_signs = "no_signs"
+    """No signs of manipulation found. Not proof that the media is authentic."""
+    inconclusive = "inconclusive"
+    """The analysis ran, but the score is in the band between the thresholds or the evidence is thin."""
+    manipulated = "manipulated"
+    """Signs of manipulation: the score reached the threshold fitted for the stated false-alarm rate."""
+
+
+class LowConfidenceReason(StrEnum):
+    """Why a result is inconclusive."""
+
+    no_face_found = "no_face_found"
+    too_few_faces = "too_few_faces"
+    scores_disagree = "scores_disagree"
+    borderline = "borderline"
+    """The score lies between the inconclusive and the manipulated threshold."""
+
+
+class ArtifactKind(StrEnum):
+    gradcam = "gradcam"
+    """Grad-CAM heat map over the face crop."""
+    frame = "frame"
+    """The whole frame with the face's box drawn."""
+    report = "report"
+    """The JSON report of the analysis."""
+
+
+class OperatingPoint(BaseModel):
+    """The calibrated rule that turns a score into one of three outcomes, with how often it erred.
+
+    Fitted per signal, media kind and aggregation on real and manipulated media, and checked on
+    sources that were not used to fit it: a verdict is only as honest as these figures.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    signal: Signal = Signal.face_manipulation
+    media_kind: MediaKind
+    aggregation: Aggregation
+    threshold: float = Field(description="Scores at or above it: signs of manipulation.")
+    inconclusive_threshold: float = Field(
+        description="Scores at or above it and below `threshold`: inconclusive. Equal to `threshold` when "
+        "there is no inconclusive band."
+    )
+    target_false_alarm_rate: float | None = Field(
+        default=None, description="The largest share of real media the threshold was allowed to flag when fitted."
+    )
+    false_alarm_rate: float | None = Field(
+        default=None, description="Share of real media flagged at `threshold` on sources not used to fit it."
+    )
+    catch_rate: float | None = Field(
+        default=None, description="Share of manipulated media flagged at `threshold` on sources not used to fit it."
+    )
+    calibration_set: str = Field(description="Where the thresholds were fitted and checked.")
+
+
 class SampledFrame(BaseModel):
     index: int = Field(description="Position among the sampled frames, 0-based.")
     timestamp_seconds: float
@@ -99,7 +175,10 @@ class Face(BaseModel):
     box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in original frame pixels.")
     detector_probability: float
     track_id: int
-    p_fake: float
+    p_fake: float = Field(description="Calibrated probability that this face is manipulated.")
+    p_synthetic: float | None = Field(
+        default=None, description="Calibrated probability that this face is generated whole; None without that head."
+    )
 
 
 class Track(BaseModel):
@@ -109,8 +188,18 @@ class Track(BaseModel):
     face_count: int
     score: float
     max_p_fake: float
+    synthetic_score: float | None = None
     first_seconds: float
     last_seconds: float
+
+
+class SignalResult(BaseModel):
+    """One signal's file-level outcome under its operating point."""
+
+    signal: Signal
+    score: float | None
+    label: Label
+    operating_point: OperatingPoint
 
 
 class ModelInfo(BaseModel):
@@ -123,7 +212,7 @@ class ModelInfo(BaseModel):
 
 class Artifact(BaseModel):
     name: str = Field(description="File name under the job's artifact folder, e.g. 'gradcam_0.png'.")
-    kind: str = Field(description="'gradcam' (overlay on the crop), 'frame' (frame with the face box) or 'report'.")
+    kind: ArtifactKind
     face_rank: int | None = Field(default=None, description="1 = most suspicious face.")
     track_id: int | None = None
     timestamp_seconds: float | None = None
@@ -138,13 +227,14 @@ class AnalysisResult(BaseModel):
     frames: list[SampledFrame]
     faces: list[Face]
     tracks: list[Track]
-    score: float | None = Field(description="Aggregated probability that the media is manipulated.")
-    threshold: float
-    label: str = Field(description="'fake', 'real' or 'uncertain' (low confidence).")
-    predicted_manipulation: bool | None = Field(description="None when confidence is low.")
+    score: float | None = Field(description="Aggregated probability that a face in the media is manipulated.")
+    label: Label = Field(description="The outcome over every signal: the most severe one, or inconclusive.")
+    predicted_manipulation: bool | None = Field(description="None when the outcome is inconclusive.")
     low_confidence: bool
-    low_confidence_reasons: list[str] = Field(default_factory=list)
-    aggregation: str
+    low_confidence_reasons: list[LowConfidenceReason] = Field(default_factory=list)
+    decision: OperatingPoint = Field(description="The face-manipulation operating point that produced `label`.")
+    signals: list[SignalResult] = Field(default_factory=list, description="Each signal's own outcome.")
+    aggregation: Aggregation
     model: ModelInfo
     device: str
     stage_seconds: dict[str, float] = Field(default_factory=dict)

@@ -28,7 +28,7 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
-from ml.contracts import Artifact
+from ml.contracts import Artifact, ArtifactKind
 from ml.crop import Box
 
 logger = logging.getLogger(__name__)
@@ -139,8 +139,8 @@ def write_explanations(
         gradcam_name, frame_name = f"gradcam_{face.rank}.png", f"frame_{face.rank}.png"
         _save_png(overlay(face.crop, heatmap), out_dir / gradcam_name)
         _save_png(frame_with_box(face.frame, face.box), out_dir / frame_name)
-        artifacts.append(Artifact(name=gradcam_name, kind="gradcam", **common))
-        artifacts.append(Artifact(name=frame_name, kind="frame", **common))
+        artifacts.append(Artifact(name=gradcam_name, kind=ArtifactKind.gradcam, **common))
+        artifacts.append(Artifact(name=frame_name, kind=ArtifactKind.frame, **common))
     return artifacts, notes
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ml.contracts import ModelInfo
+from ml.contracts import Aggregation, MediaKind, ModelInfo, OperatingPoint, Signal
 
 CONFIG_METADATA_KEY = "deepscreen_config"
 
@@ -41,9 +41,27 @@ class ModelConfig(BaseModel):
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     threshold: float = 0.5
+    """Single-frame threshold of checkpoints before 2.0; used only when `operating_points` has no match."""
     temperature: float = 1.0
     model_id: str = "deepscreen-effnet-lite0"
     version: str = "untrained"
+    operating_points: tuple[OperatingPoint, ...] = ()
+    """Calibrated three-outcome thresholds per signal, media kind and aggregation (`ml.aggregate.decide`)."""
+
+    def operating_point(self, signal: Signal, kind: MediaKind, aggregation: Aggregation) -> OperatingPoint:
+        """The calibrated point for this signal, media kind and aggregation.
+
+        Without one (an older checkpoint, or an aggregation nobody calibrated) the single-frame
+        `threshold` is used with no inconclusive band, and the result says so in `calibration_set`.
+        """
+        for point in self.operating_points:
+            if (point.signal, point.media_kind, point.aggregation) == (signal, kind, aggregation):
+                return point
+        return OperatingPoint(
+            signal=signal, media_kind=kind, aggregation=aggregation, threshold=self.threshold,
+            inconclusive_threshold=self.threshold,
+            calibration_set="uncalibrated: the checkpoint's single-frame threshold, no stated false-alarm rate",
+        )
 
 
 def build_classifier(config: ModelConfig) -> torch.nn.Module:

@@ -31,6 +31,7 @@ from ml.contracts import (
     ModelInfo,
     ProgressCallback,
     SampledFrame,
+    Signal,
     Stage,
 )
 from ml.crop import crop_face
@@ -141,12 +142,14 @@ class Pipeline:
                 for (frame, detection, track), p in zip(located, scores.p_fake, strict=True)
             ]
             tracks = score_tracks(faces, config.aggregation)
-            verdict = decide(
-                faces, tracks, threshold=self.model.config.threshold, sampled_frames=len(frames),
+            points = {Signal.face_manipulation: self.model.config.operating_point(
+                Signal.face_manipulation, info.kind, config.aggregation)}
+            decision = decide(
+                faces, tracks, points=points, sampled_frames=len(frames),
                 min_track_faces=config.min_track_faces, disagreement_std=config.disagreement_std,
             )
         artifacts: list[Artifact] = []
-        notes = list(verdict.notes)
+        notes = list(decision.notes)
         if explain:
             assert artifacts_dir is not None
             with stage(Stage.explaining):
@@ -179,12 +182,13 @@ class Pipeline:
                     for frame in frames],
             faces=faces,
             tracks=tracks,
-            score=verdict.score,
-            threshold=self.model.config.threshold,
-            label=verdict.label,
-            predicted_manipulation=verdict.predicted_manipulation,
-            low_confidence=verdict.low_confidence,
-            low_confidence_reasons=verdict.low_confidence_reasons,
+            score=decision.score,
+            label=decision.label,
+            predicted_manipulation=decision.predicted_manipulation,
+            low_confidence=decision.low_confidence,
+            low_confidence_reasons=decision.low_confidence_reasons,
+            decision=points[Signal.face_manipulation],
+            signals=decision.signals,
             aggregation=config.aggregation,
             model=self.model_info,
             device=str(self.device),

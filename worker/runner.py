@@ -26,7 +26,7 @@ from backend.jobs.models import JobState
 from backend.jobs.storage import REPORT_NAME, Storage
 from backend.queue import JobQueue
 from backend.settings import Settings
-from ml.contracts import AnalysisError, AnalysisResult, Artifact, ErrorCode, Stage
+from ml.contracts import AnalysisError, AnalysisResult, Artifact, ArtifactKind, ErrorCode, Stage
 
 if TYPE_CHECKING:
     from ml.pipeline import Pipeline
@@ -190,7 +190,7 @@ class JobRunner:
         return report
 
     def _save(self, job_id: str, result: AnalysisResult, artifacts_dir: Path) -> JobState | None:
-        report = Artifact(name=REPORT_NAME, kind="report")
+        report = Artifact(name=REPORT_NAME, kind=ArtifactKind.report)
         result = result.model_copy(update={"artifacts": [*result.artifacts, report]})
         (artifacts_dir / REPORT_NAME).write_text(result.model_dump_json(indent=2), encoding="utf-8")
         with self.database.session() as session:

@@ -15,7 +15,16 @@ from PIL import Image
 
 from backend.db import utcnow
 from backend.jobs.models import Job, JobState, new_job_id
-from ml.contracts import AnalysisResult, MediaInfo, MediaKind, ModelInfo, SampledFrame
+from ml.contracts import (
+    Aggregation,
+    AnalysisResult,
+    Label,
+    MediaInfo,
+    MediaKind,
+    ModelInfo,
+    OperatingPoint,
+    SampledFrame,
+)
 
 
 def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (120, 80, 40)) -> bytes:
@@ -95,12 +104,13 @@ def make_result(*, low_confidence_reasons: list[str] | None = None, score: float
         faces=[],
         tracks=[],
         score=None if reasons else score,
-        threshold=0.5,
-        label="uncertain" if reasons else ("fake" if (score or 0) >= 0.5 else "real"),
+        label=Label.inconclusive if reasons else (Label.manipulated if (score or 0) >= 0.5 else Label.no_signs),
         predicted_manipulation=None if reasons else (score or 0) >= 0.5,
         low_confidence=bool(reasons),
         low_confidence_reasons=reasons,
-        aggregation="confident",
+        decision=OperatingPoint(media_kind=MediaKind.image, aggregation=Aggregation.confident, threshold=0.5,
+                                inconclusive_threshold=0.5, calibration_set="test"),
+        aggregation=Aggregation.confident,
         model=ModelInfo(model_id="test", version="test", sha256="2" * 64, architecture="efficientnet_lite0",
                         input_size=224),
         device="cpu",

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from ml.config import PipelineConfig
-from ml.contracts import AnalysisError, AnalysisResult, Stage
+from ml.contracts import AnalysisError, AnalysisResult, Label, Stage
 from ml.model import CheckpointError, ModelConfig, build_classifier, save_checkpoint
 from ml.pipeline import Pipeline
 
@@ -39,9 +39,8 @@ def test_video_end_to_end_validates_against_the_schema(pipeline: Pipeline, share
     assert all(0.0 <= f.p_fake <= 1.0 for f in result.faces)
     assert sum(f.face_count for f in result.frames) == len(result.faces)
     assert result.score is not None
-    assert result.threshold == 0.5
-    assert result.label in {"fake", "real", "uncertain"}
-    assert (result.label == "uncertain") == result.low_confidence
+    assert result.decision.threshold == 0.5
+    assert (result.label is Label.inconclusive) == result.low_confidence
     assert result.model.model_id == "tiny-test"
     assert len(result.model.sha256) == 64
     assert set(result.stage_seconds) >= {"probing", "sampling", "detecting", "classifying", "aggregating",
@@ -65,7 +64,7 @@ def test_image_without_a_face_returns_no_face_found(pipeline: Pipeline, tmp_path
     Image.fromarray(np.full((200, 300, 3), 200, dtype=np.uint8)).save(path)
     result = pipeline.run(path, artifacts_dir=tmp_path / "artifacts")
     assert result.faces == []
-    assert (result.score, result.label, result.predicted_manipulation) == (None, "uncertain", None)
+    assert (result.score, result.label, result.predicted_manipulation) == (None, Label.inconclusive, None)
     assert "no_face_found" in result.low_confidence_reasons
     assert result.artifacts == []
 
@@ -76,7 +75,7 @@ def test_photo_with_one_face(pipeline: Pipeline, face_photo_path: Path) -> None:
     assert result.faces[0].timestamp_seconds == 0.0
     assert result.low_confidence is False
     assert result.score == pytest.approx(result.faces[0].p_fake)
-    assert result.predicted_manipulation == (result.score >= result.threshold)
+    assert result.predicted_manipulation == (result.score >= result.decision.threshold)
     assert result.artifacts == []  # no artifacts_dir, no explanations
 
 

@@ -331,54 +331,61 @@ export interface components {
             user: components["schemas"]["UserPublic"];
         };
         /**
+         * Aggregation
+         * @description How the face scores of one person become that person's score (`ml.aggregate`).
+         * @enum {string}
+         */
+        Aggregation: "mean" | "trimmed_top" | "confident";
+        /**
          * AnalysisResult
          * @description What one analysis found. Stored by the API as JSON and served verbatim.
          */
         AnalysisResult: {
-            /** Aggregation */
-            aggregation: string;
+            aggregation: components["schemas"]["Aggregation"];
             /** Artifacts */
             artifacts?: components["schemas"]["Artifact"][];
+            /** @description The face-manipulation operating point that produced `label`. */
+            decision: components["schemas"]["OperatingPoint"];
             /** Device */
             device: string;
             /** Faces */
             faces: components["schemas"]["Face"][];
             /** Frames */
             frames: components["schemas"]["SampledFrame"][];
-            /**
-             * Label
-             * @description 'fake', 'real' or 'uncertain' (low confidence).
-             */
-            label: string;
+            /** @description The outcome over every signal: the most severe one, or inconclusive. */
+            label: components["schemas"]["Label"];
             /** Low Confidence */
             low_confidence: boolean;
             /** Low Confidence Reasons */
-            low_confidence_reasons?: string[];
+            low_confidence_reasons?: components["schemas"]["LowConfidenceReason"][];
             media: components["schemas"]["MediaInfo"];
             model: components["schemas"]["ModelInfo"];
             /** Notes */
             notes?: string[];
             /**
              * Predicted Manipulation
-             * @description None when confidence is low.
+             * @description None when the outcome is inconclusive.
              */
             predicted_manipulation: boolean | null;
             /**
              * Schema Version
-             * @default 1.0
+             * @default 2.0
              */
             schema_version: string;
             /**
              * Score
-             * @description Aggregated probability that the media is manipulated.
+             * @description Aggregated probability that a face in the media is manipulated.
              */
             score: number | null;
+            /**
+             * Signals
+             * @description Each signal's own outcome.
+             */
+            signals?: components["schemas"]["SignalResult"][];
             /** Stage Seconds */
             stage_seconds?: {
                 [key: string]: number;
             };
-            /** Threshold */
-            threshold: number;
             /** Tracks */
             tracks: components["schemas"]["Track"][];
         };
@@ -441,11 +448,7 @@ export interface components {
              * @default null
              */
             face_rank: number | null;
-            /**
-             * Kind
-             * @description 'gradcam' (overlay on the crop), 'frame' (frame with the face box) or 'report'.
-             */
-            kind: string;
+            kind: components["schemas"]["ArtifactKind"];
             /**
              * Name
              * @description File name under the job's artifact folder, e.g. 'gradcam_0.png'.
@@ -467,6 +470,11 @@ export interface components {
              */
             track_id: number | null;
         };
+        /**
+         * ArtifactKind
+         * @enum {string}
+         */
+        ArtifactKind: "gradcam" | "frame" | "report";
         /** AuthConfig */
         AuthConfig: {
             mode: components["schemas"]["AuthMode"];
@@ -504,8 +512,17 @@ export interface components {
             detector_probability: number;
             /** Frame Index */
             frame_index: number;
-            /** P Fake */
+            /**
+             * P Fake
+             * @description Calibrated probability that this face is manipulated.
+             */
             p_fake: number;
+            /**
+             * P Synthetic
+             * @description Calibrated probability that this face is generated whole; None without that head.
+             * @default null
+             */
+            p_synthetic: number | null;
             /** Timestamp Seconds */
             timestamp_seconds: number;
             /** Track Id */
@@ -672,6 +689,12 @@ export interface components {
          * @enum {string}
          */
         JobState: "queued" | "running" | "succeeded" | "failed" | "canceled";
+        /**
+         * Label
+         * @description The three outcomes of a calibrated decision, used by the API, the web app and the CLI alike.
+         * @enum {string}
+         */
+        Label: "no_signs" | "inconclusive" | "manipulated";
         /** Limits */
         Limits: {
             /** Daily Uploads */
@@ -707,6 +730,12 @@ export interface components {
             token_type: "bearer";
             user: components["schemas"]["UserPublic"];
         };
+        /**
+         * LowConfidenceReason
+         * @description Why a result is inconclusive.
+         * @enum {string}
+         */
+        LowConfidenceReason: "no_face_found" | "too_few_faces" | "scores_disagree" | "borderline";
         /** MediaInfo */
         MediaInfo: {
             /** Codec */
@@ -751,6 +780,52 @@ export interface components {
             /** Version */
             version: string;
         };
+        /**
+         * OperatingPoint
+         * @description The calibrated rule that turns a score into one of three outcomes, with how often it erred.
+         *
+         *     Fitted per signal, media kind and aggregation on real and manipulated media, and checked on
+         *     sources that were not used to fit it: a verdict is only as honest as these figures.
+         */
+        OperatingPoint: {
+            aggregation: components["schemas"]["Aggregation"];
+            /**
+             * Calibration Set
+             * @description Where the thresholds were fitted and checked.
+             */
+            calibration_set: string;
+            /**
+             * Catch Rate
+             * @description Share of manipulated media flagged at `threshold` on sources not used to fit it.
+             * @default null
+             */
+            catch_rate: number | null;
+            /**
+             * False Alarm Rate
+             * @description Share of real media flagged at `threshold` on sources not used to fit it.
+             * @default null
+             */
+            false_alarm_rate: number | null;
+            /**
+             * Inconclusive Threshold
+             * @description Scores at or above it and below `threshold`: inconclusive. Equal to `threshold` when there is no inconclusive band.
+             */
+            inconclusive_threshold: number;
+            media_kind: components["schemas"]["MediaKind"];
+            /** @default face_manipulation */
+            signal: components["schemas"]["Signal"];
+            /**
+             * Target False Alarm Rate
+             * @description The largest share of real media the threshold was allowed to flag when fitted.
+             * @default null
+             */
+            target_false_alarm_rate: number | null;
+            /**
+             * Threshold
+             * @description Scores at or above it: signs of manipulation.
+             */
+            threshold: number;
+        };
         /** Quota */
         Quota: {
             /** Limit */
@@ -779,6 +854,23 @@ export interface components {
             timestamp_seconds: number;
         };
         /**
+         * Signal
+         * @description What a classifier head looks for; each has its own calibrated operating point.
+         * @enum {string}
+         */
+        Signal: "face_manipulation" | "synthetic_face";
+        /**
+         * SignalResult
+         * @description One signal's file-level outcome under its operating point.
+         */
+        SignalResult: {
+            label: components["schemas"]["Label"];
+            operating_point: components["schemas"]["OperatingPoint"];
+            /** Score */
+            score: number | null;
+            signal: components["schemas"]["Signal"];
+        };
+        /**
          * Stage
          * @description Pipeline stages in execution order; the worker adds `saving` after the pipeline.
          * @enum {string}
@@ -804,6 +896,11 @@ export interface components {
             max_p_fake: number;
             /** Score */
             score: number;
+            /**
+             * Synthetic Score
+             * @default null
+             */
+            synthetic_score: number | null;
             /** Track Id */
             track_id: number;
         };

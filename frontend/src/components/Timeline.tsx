@@ -8,7 +8,7 @@ export function Timeline({ result }: { result: AnalysisResult }) {
   if (points.length === 0) return null;
   const layout = makeLayout(result.media.duration_seconds, points);
   const tracks = [...new Set(points.map((point) => point.track))].sort((a, b) => a - b);
-  const thresholdY = yFor(layout, result.threshold);
+  const thresholdY = yFor(layout, result.decision.threshold);
   const bottom = layout.height - layout.padBottom;
   return (
     <section className="card" aria-labelledby="timeline-title" data-testid="timeline">
@@ -21,7 +21,7 @@ export function Timeline({ result }: { result: AnalysisResult }) {
           viewBox={`0 0 ${layout.width} ${layout.height}`}
           className="chart"
           role="img"
-          aria-label={`Face scores for ${points.length} faces over ${formatSeconds(layout.duration)}; threshold ${formatPercent(result.threshold)}.`}
+          aria-label={`Face scores for ${points.length} faces over ${formatSeconds(layout.duration)}; threshold ${formatPercent(result.decision.threshold)}.`}
         >
           {[0, 0.25, 0.5, 0.75, 1].map((p) => (
             <g key={p}>
@@ -41,7 +41,7 @@ export function Timeline({ result }: { result: AnalysisResult }) {
           </text>
           <line x1={layout.padLeft} x2={layout.width - layout.padRight} y1={thresholdY} y2={thresholdY} className="threshold" data-testid="threshold-line" />
           <text x={layout.width - layout.padRight} y={thresholdY - 4} textAnchor="end" className="tick threshold-label">
-            threshold {formatPercent(result.threshold)}
+            threshold {formatPercent(result.decision.threshold)}
           </text>
           {tracks.map((track) => {
             const own = points.filter((point) => point.track === track);

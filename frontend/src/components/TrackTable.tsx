@@ -29,7 +29,7 @@ export function TrackTable({ result }: { result: AnalysisResult }) {
                   <span className="swatch" style={{ background: trackColour(track.track_id) }} aria-hidden="true" />
                   Person {track.track_id + 1}
                 </th>
-                <td className={track.score >= result.threshold ? "over" : undefined}>{formatPercent(track.score, 1)}</td>
+                <td className={track.score >= result.decision.threshold ? "over" : undefined}>{formatPercent(track.score, 1)}</td>
                 <td>{formatPercent(track.max_p_fake, 1)}</td>
                 <td>{track.face_count}</td>
                 {isVideo ? (

@@ -24,7 +24,7 @@ export function VerdictCard({ result, reused }: { result: AnalysisResult; reused
           <p className="muted small">manipulation score</p>
         </div>
         <div>
-          <p className="metric">{formatPercent(result.threshold, 1)}</p>
+          <p className="metric">{formatPercent(result.decision.threshold, 1)}</p>
           <p className="muted small">decision threshold</p>
         </div>
         <div>
@@ -35,7 +35,7 @@ export function VerdictCard({ result, reused }: { result: AnalysisResult; reused
       {score !== null && score !== undefined ? (
         <div className="gauge" aria-hidden="true">
           <div className="gauge-fill" style={{ width: `${Math.min(Math.max(score, 0), 1) * 100}%` }} />
-          <div className="gauge-threshold" style={{ left: `${Math.min(Math.max(result.threshold, 0), 1) * 100}%` }} />
+          <div className="gauge-threshold" style={{ left: `${Math.min(Math.max(result.decision.threshold, 0), 1) * 100}%` }} />
         </div>
       ) : null}
       {result.low_confidence || reasons.length > 0 ? (

@@ -13,9 +13,9 @@ describe("describeReason", () => {
 
 describe("verdicts", () => {
   it("never calls an unknown label real or fake", () => {
-    expect(normaliseLabel("something")).toBe("uncertain");
-    expect(normaliseLabel(null)).toBe("uncertain");
-    expect(describeVerdict("real").summary).toMatch(/does not prove/);
+    expect(normaliseLabel("something")).toBe("inconclusive");
+    expect(normaliseLabel(null)).toBe("inconclusive");
+    expect(describeVerdict("no_signs").summary).toMatch(/does not prove/);
   });
 });
 

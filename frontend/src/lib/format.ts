@@ -87,22 +87,22 @@ export function formatBytes(bytes: number | null | undefined): string {
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
-export type Verdict = "fake" | "real" | "uncertain";
+export type Verdict = "manipulated" | "no_signs" | "inconclusive";
 
 export function normaliseLabel(label: string | null | undefined): Verdict {
-  return label === "fake" || label === "real" ? label : "uncertain";
+  return label === "manipulated" || label === "no_signs" ? label : "inconclusive";
 }
 
 const VERDICT_TEXT: Record<Verdict, { title: string; summary: string }> = {
-  fake: {
+  manipulated: {
     title: "Signs of manipulation",
     summary: "The faces score above the threshold: the model finds traces typical of face-swap deepfakes.",
   },
-  real: {
+  no_signs: {
     title: "No signs of manipulation found",
     summary: "The faces score below the threshold. This lowers the odds of a face swap; it does not prove the media is authentic.",
   },
-  uncertain: {
+  inconclusive: {
     title: "Inconclusive",
     summary: "The model is not confident enough to call it either way. See the reasons below.",
   },

@@ -18,8 +18,8 @@ from backend.jobs.models import JobState
 from backend.live import publisher, stream
 from backend.live.schemas import JobEvent
 from backend.settings import Settings
-from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, MediaKind, ModelInfo, Stage
-from tests.backend.factories import make_job
+from ml.contracts import AnalysisResult, ErrorCode, Stage
+from tests.backend.factories import make_job, make_result
 from tests.conftest import make_settings
 from tests.servers import free_port
 from tests.servers import serve_api as serve
@@ -89,12 +89,7 @@ def insert_job(database: Database, **overrides: object) -> str:
 
 
 def a_result() -> AnalysisResult:
-    return AnalysisResult(
-        media=MediaInfo(kind=MediaKind.image, format="png", width=64, height=48),
-        frames=[], faces=[], tracks=[], score=0.2, threshold=0.5, label="real", predicted_manipulation=False,
-        low_confidence=False, aggregation="mean", device="cpu",
-        model=ModelInfo(model_id="test", version="0", sha256="1" * 64, architecture="test", input_size=224),
-    )
+    return make_result(score=0.2)
 
 
 def run_job(

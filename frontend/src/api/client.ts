@@ -17,6 +17,14 @@ export type Artifact = Schemas["Artifact"];
 export type Track = Schemas["Track"];
 export type Face = Schemas["Face"];
 export type MediaInfo = Schemas["MediaInfo"];
+export type Label = Schemas["Label"];
+export type LowConfidenceReason = Schemas["LowConfidenceReason"];
+export type Aggregation = Schemas["Aggregation"];
+export type OperatingPoint = Schemas["OperatingPoint"];
+export type Signal = Schemas["Signal"];
+export type Stage = Schemas["Stage"];
+export type ArtifactKind = Schemas["ArtifactKind"];
+export type Limits = Schemas["Limits"];
 
 export const FINAL_STATES: ReadonlySet<JobState> = new Set<JobState>(["succeeded", "failed", "canceled"]);
 

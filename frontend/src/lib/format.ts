@@ -1,15 +1,20 @@
-/** Plain-language wording shared by every page, kept apart from components so it is unit-tested. */
+/**
+ * Plain-language wording shared by every page, kept apart from components so it is unit-tested.
+ * Each map over an API enum is a `Record<Enum, string>`: a code the API adds without wording
+ * here fails `tsc`.
+ */
+import type { Aggregation, JobState, Label, LowConfidenceReason, Stage } from "../api/client";
 
-// The codes ml/aggregate.py raises; an unknown code is still shown, in readable form.
-const REASONS: Record<string, string> = {
+const REASONS: Record<LowConfidenceReason, string> = {
   no_face_found: "No face was found, so nothing could be scored.",
   too_few_faces: "No person was seen in enough frames; the score rests on only a few faces.",
   scores_disagree: "The scores of the same face disagree from frame to frame, so no single answer is clear.",
+  borderline: "The score lies between the inconclusive and the manipulation threshold.",
 };
 
-/** A low-confidence reason code in words a non-specialist understands. */
+/** A low-confidence reason code in words; a code from a newer API is still shown, in readable form. */
 export function describeReason(code: string): string {
-  const known = REASONS[code];
+  const known = (REASONS as Record<string, string>)[code];
   if (known) return known;
   const words = code.replace(/[_-]+/g, " ").trim();
   return words ? `${words.charAt(0).toUpperCase()}${words.slice(1)}.` : "Unspecified reason.";
@@ -27,6 +32,7 @@ const ERRORS: Record<string, string> = {
   internal: "Something went wrong on our side. Please try again later.",
   network: "The server could not be reached. Check your connection and try again.",
   unavailable: "The service is temporarily unavailable. Please try again in a moment.",
+  service_unavailable: "The service is temporarily unavailable. Please try again in a moment.",
   not_found: "This job does not exist, or you are not allowed to see it.",
   not_authenticated: "You need to sign in for this.",
   invalid_credentials: "Wrong email or password.",
@@ -45,7 +51,7 @@ export function describeError(code: string): string {
   return ERRORS[code] ?? "The request failed.";
 }
 
-const STAGES: Record<string, string> = {
+const STAGES: Record<Stage, string> = {
   probing: "Reading the file",
   sampling: "Picking frames",
   detecting: "Finding faces",
@@ -55,11 +61,35 @@ const STAGES: Record<string, string> = {
   saving: "Saving the report",
 };
 
-export const STAGE_ORDER = Object.keys(STAGES);
+export const STAGE_ORDER = Object.keys(STAGES) as Stage[];
 
-export function describeStage(stage: string | null | undefined): string {
+export function describeStage(stage: Stage | null | undefined): string {
   if (!stage) return "Waiting";
   return STAGES[stage] ?? stage;
+}
+
+const JOB_STATES: Record<JobState, string> = {
+  queued: "Queued",
+  running: "Running",
+  succeeded: "Finished",
+  failed: "Failed",
+  canceled: "Canceled",
+};
+
+/** A job's state in a word; a job that has a verdict is "Finished" even when the API marks a no-face file failed. */
+export function describeJobState(state: JobState, hasVerdict: boolean): string {
+  return hasVerdict ? JOB_STATES.succeeded : JOB_STATES[state];
+}
+
+const AGGREGATIONS: Record<Aggregation, string> = {
+  mean: "Mean of each person's face scores",
+  trimmed_top: "Mean of each person's highest face scores (top 30%)",
+  confident: "Mean of the confident face scores, else of all (DFDC winner's rule)",
+};
+
+/** How face scores were combined, in words instead of the pipeline's code name. */
+export function describeAggregation(aggregation: Aggregation): string {
+  return AGGREGATIONS[aggregation];
 }
 
 export function formatPercent(value: number | null | undefined, digits = 0): string {
@@ -87,24 +117,25 @@ export function formatBytes(bytes: number | null | undefined): string {
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
-export type Verdict = "manipulated" | "no_signs" | "inconclusive";
-
-export function normaliseLabel(label: string | null | undefined): Verdict {
+/** A label from the API; anything unknown is inconclusive, never called either way. */
+export function normaliseLabel(label: string | null | undefined): Label {
   return label === "manipulated" || label === "no_signs" ? label : "inconclusive";
 }
 
-const VERDICT_TEXT: Record<Verdict, { title: string; summary: string }> = {
+/** The one wording of the three outcomes, used by every page. */
+export const VERDICT_TEXT: Record<Label, { title: string; summary: string }> = {
   manipulated: {
     title: "Signs of manipulation",
-    summary: "The faces score above the threshold: the model finds traces typical of face-swap deepfakes.",
+    summary:
+      "The score reached the threshold: the model finds traces typical of face-swap manipulation. A reason to look closer, not proof.",
   },
   no_signs: {
     title: "No signs of manipulation found",
-    summary: "The faces score below the threshold. This lowers the odds of a face swap; it does not prove the media is authentic.",
+    summary: "The score is below the threshold. This lowers the odds of a face swap; it does not prove the media is authentic.",
   },
   inconclusive: {
     title: "Inconclusive",
-    summary: "The model is not confident enough to call it either way. See the reasons below.",
+    summary: "The analysis ran, but the evidence supports neither answer. The reasons are below.",
   },
 };
 

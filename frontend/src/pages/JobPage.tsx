@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 
-import { api, call, FINAL_STATES, getJob, reportUrl, type AnalysisResult, type JobPublic } from "../api/client";
+import { api, call, FINAL_STATES, getJob, reportUrl, type JobPublic } from "../api/client";
 import { forgetJobToken } from "../api/credentials";
 import { followJob, type LiveMode } from "../api/live";
 import { ErrorMessage } from "../components/ErrorMessage";
@@ -12,11 +12,7 @@ import { Timeline } from "../components/Timeline";
 import { TrackTable } from "../components/TrackTable";
 import { VerdictCard } from "../components/VerdictCard";
 import { describeError } from "../lib/format";
-
-/** The result as stored by the API; the JSON is the pipeline's `AnalysisResult`. */
-function resultOf(job: JobPublic): AnalysisResult | null {
-  return (job.result as AnalysisResult | null | undefined) ?? null;
-}
+import { verdictResult } from "../lib/verdict";
 
 export function JobPage() {
   const { jobId = "" } = useParams();
@@ -92,14 +88,14 @@ export function JobPage() {
   }
   if (!job || !view) return <p aria-live="polite">Loading…</p>;
 
-  const result = resultOf(job);
+  const result = verdictResult(job);
   const final = FINAL_STATES.has(job.state);
   return (
     <>
       <div className="row-between page-head">
         <h1 className="truncate">{job.original_filename ?? "Analysis"}</h1>
         <div className="actions">
-          {final && job.state === "succeeded" ? (
+          {final && result ? (
             <a className="button" href={reportUrl(job)} download={`deepscreen-${job.id}.json`} data-testid="download-report">
               Download JSON report
             </a>
@@ -114,7 +110,7 @@ export function JobPage() {
       </p>
       <ErrorMessage error={error} />
       {!final ? <ProgressPanel view={view} mode={mode} /> : null}
-      {job.state === "failed" ? (
+      {job.state === "failed" && !result ? (
         <section className="card alert alert-error" role="alert" data-testid="job-failed">
           <p className="alert-title">The analysis could not be completed</p>
           <p>{describeError(job.error?.code ?? "internal")}</p>
@@ -126,9 +122,9 @@ export function JobPage() {
           <p>This job was canceled.</p>
         </section>
       ) : null}
-      {job.state === "succeeded" && result ? (
+      {result ? (
         <>
-          <VerdictCard result={result} reused={Boolean(job.reused_from)} />
+          <VerdictCard job={job} result={result} />
           {result.media.kind === "video" ? <Timeline result={result} /> : null}
           <Gallery job={job} result={result} />
           <TrackTable result={result} />

@@ -1,5 +1,5 @@
 import type { AnalysisResult, JobPublic } from "../api/client";
-import { formatBytes, formatDateTime, formatSeconds } from "../lib/format";
+import { describeAggregation, formatBytes, formatDateTime, formatSeconds } from "../lib/format";
 
 /** What was analysed and how: file, media properties, model and timings. */
 export function MediaDetails({ job, result }: { job: JobPublic; result: AnalysisResult | null }) {
@@ -16,9 +16,9 @@ export function MediaDetails({ job, result }: { job: JobPublic; result: Analysis
     if (media.codec) rows.push(["Codec", media.codec]);
   }
   if (result) {
-    rows.push(["Frames sampled", String(result.frames.length)]);
+    if (result.media.kind === "video") rows.push(["Frames sampled", String(result.frames.length)]);
     rows.push(["Faces scored", String(result.faces.length)]);
-    rows.push(["Aggregation", result.aggregation]);
+    rows.push(["How face scores were combined", describeAggregation(result.aggregation)]);
     rows.push(["Model", `${result.model.model_id} ${result.model.version} (${result.model.sha256.slice(0, 12)})`]);
     rows.push(["Device", result.device]);
     const total = Object.values(result.stage_seconds ?? {}).reduce((sum, value) => sum + value, 0);

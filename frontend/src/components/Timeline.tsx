@@ -14,7 +14,7 @@ export function Timeline({ result }: { result: AnalysisResult }) {
     <section className="card" aria-labelledby="timeline-title" data-testid="timeline">
       <h2 id="timeline-title">Face scores over time</h2>
       <p className="muted small">
-        Each dot is one face in one sampled frame; above the dashed line the model leans towards manipulation.
+        Each dot is one face in one sampled frame; at or above the dashed line a face shows signs of manipulation.
       </p>
       <div className="chart-wrap">
         <svg

@@ -17,7 +17,7 @@ export function TrackTable({ result }: { result: AnalysisResult }) {
             <tr>
               <th scope="col">Person</th>
               <th scope="col">Score</th>
-              <th scope="col">Highest face</th>
+              <th scope="col">Highest face score</th>
               <th scope="col">Faces</th>
               {isVideo ? <th scope="col">Seen</th> : null}
             </tr>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { describeReason, describeVerdict, formatBytes, formatPercent, formatSeconds, normaliseLabel } from "./format";
+import { describeAggregation, describeError, describeJobState, describeReason, describeVerdict, formatBytes, formatPercent, formatSeconds, normaliseLabel } from "./format";
 
 describe("describeReason", () => {
   it("explains known codes in plain words", () => {
@@ -27,5 +27,22 @@ describe("formatting", () => {
     expect(formatSeconds(125)).toBe("2 min 05 s");
     expect(formatBytes(2_500_000)).toBe("2.4 MB");
     expect(formatBytes(12)).toBe("12 B");
+  });
+});
+
+describe("one vocabulary", () => {
+  it("names the three outcomes the same way everywhere, without 'fake' or 'uncertain'", () => {
+    expect(describeVerdict("manipulated").title).toBe("Signs of manipulation");
+    expect(describeVerdict("inconclusive").title).toBe("Inconclusive");
+    expect(describeVerdict("no_signs").title).toBe("No signs of manipulation found");
+    const all = JSON.stringify([describeVerdict("manipulated"), describeVerdict("inconclusive"), describeVerdict("no_signs")]);
+    expect(all).not.toMatch(/\bfake\b|uncertain|likely/i);
+  });
+  it("words every low-confidence reason, aggregation and job state without code names", () => {
+    expect(describeReason("borderline")).toMatch(/between the inconclusive and the manipulation threshold/);
+    expect(describeAggregation("trimmed_top")).not.toContain("_");
+    expect(describeJobState("failed", true)).toBe("Finished");
+    expect(describeJobState("failed", false)).toBe("Failed");
+    expect(describeError("service_unavailable")).toMatch(/temporarily unavailable/);
   });
 });

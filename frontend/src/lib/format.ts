@@ -131,7 +131,7 @@ export const VERDICT_TEXT: Record<Label, { title: string; summary: string }> = {
   },
   no_signs: {
     title: "No signs of manipulation found",
-    summary: "The score is below the threshold. This lowers the odds of a face swap; it does not prove the media is authentic.",
+    summary: "The score stays below the thresholds. This lowers the odds of a face swap; it does not prove the media is authentic.",
   },
   inconclusive: {
     title: "Inconclusive",

@@ -1,9 +1,10 @@
 import { useEffect, useState } from "react";
 import { Link } from "react-router-dom";
 
-import { api, call, type AnalysisResult, type JobList } from "../api/client";
+import { api, call, type JobList } from "../api/client";
 import { ErrorMessage } from "../components/ErrorMessage";
-import { formatDateTime, formatPercent } from "../lib/format";
+import { describeJobState, describeVerdict, formatDateTime, formatPercent } from "../lib/format";
+import { borderline, LABEL_TONE, verdictResult } from "../lib/verdict";
 
 const PAGE_SIZE = 20;
 
@@ -50,7 +51,8 @@ export function HistoryPage() {
             </thead>
             <tbody>
               {page.items.map((job) => {
-                const result = (job.result as AnalysisResult | null | undefined) ?? null;
+                const result = verdictResult(job);
+                const state = result ? "succeeded" : job.state;
                 return (
                   <tr key={job.id}>
                     <th scope="row" className="truncate-cell">
@@ -58,10 +60,19 @@ export function HistoryPage() {
                     </th>
                     <td>{formatDateTime(job.created_at)}</td>
                     <td>
-                      <span className={`badge badge-state-${job.state}`}>{job.state}</span>
+                      <span className={`badge badge-state-${state}`}>{describeJobState(job.state, result !== null)}</span>
                     </td>
-                    <td>{formatPercent(result?.score, 1)}</td>
-                    <td>{result?.label ?? "–"}</td>
+                    <td data-testid="history-score">{formatPercent(result?.score, 1)}</td>
+                    <td data-testid="history-verdict">
+                      {result ? (
+                        <span className={`verdict-word verdict-word-${LABEL_TONE[result.label]}`}>
+                          {describeVerdict(result.label).title}
+                          {borderline(result) ? <span className="muted small"> (borderline)</span> : null}
+                        </span>
+                      ) : (
+                        "–"
+                      )}
+                    </td>
                   </tr>
                 );
               })}

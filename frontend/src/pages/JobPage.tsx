@@ -106,7 +106,7 @@ export function JobPage() {
         </div>
       </div>
       <p className="visually-hidden" role="status">
-        {final ? `Analysis ${job.state}.` : ""}
+        {result ? "Analysis finished." : job.state === "failed" ? "Analysis failed." : ""}
       </p>
       <ErrorMessage error={error} />
       {!final ? <ProgressPanel view={view} mode={mode} /> : null}
@@ -114,12 +114,14 @@ export function JobPage() {
         <section className="card alert alert-error" role="alert" data-testid="job-failed">
           <p className="alert-title">The analysis could not be completed</p>
           <p>{describeError(job.error?.code ?? "internal")}</p>
-          {job.error?.message ? <p className="muted">{job.error.message}</p> : null}
+          {job.error?.message && job.error.message !== describeError(job.error.code) ? (
+            <p className="muted small">Details from the server: {job.error.message}</p>
+          ) : null}
         </section>
       ) : null}
       {job.state === "canceled" ? (
-        <section className="card alert" data-testid="job-canceled">
-          <p>This job was canceled.</p>
+        <section className="card alert" role="status" data-testid="job-canceled">
+          <p>This analysis was canceled before it finished.</p>
         </section>
       ) : null}
       {result ? (

@@ -1,5 +1,5 @@
 import type { AnalysisResult, JobPublic } from "../api/client";
-import { describeAggregation, formatBytes, formatDateTime, formatSeconds } from "../lib/format";
+import { analysisSeconds, describeAggregation, formatBytes, formatDateTime, formatSeconds } from "../lib/format";
 
 /** What was analysed and how: file, media properties, model and timings. */
 export function MediaDetails({ job, result }: { job: JobPublic; result: AnalysisResult | null }) {
@@ -21,8 +21,8 @@ export function MediaDetails({ job, result }: { job: JobPublic; result: Analysis
     rows.push(["How face scores were combined", describeAggregation(result.aggregation)]);
     rows.push(["Model", `${result.model.model_id} ${result.model.version} (${result.model.sha256.slice(0, 12)})`]);
     rows.push(["Device", result.device]);
-    const total = Object.values(result.stage_seconds ?? {}).reduce((sum, value) => sum + value, 0);
-    if (total > 0) rows.push(["Analysis time", formatSeconds(total)]);
+    const seconds = analysisSeconds(result.stage_seconds);
+    if (seconds !== null) rows.push(["Analysis time", formatSeconds(seconds)]);
   }
   rows.push(["Submitted", formatDateTime(job.created_at)]);
   if (job.finished_at) rows.push(["Finished", formatDateTime(job.finished_at)]);
@@ -34,7 +34,9 @@ export function MediaDetails({ job, result }: { job: JobPublic; result: Analysis
         {rows.map(([term, value]) => (
           <div key={term}>
             <dt>{term}</dt>
-            <dd className={term === "SHA-256" ? "mono wrap" : undefined}>{value}</dd>
+            <dd className={term === "SHA-256" ? "mono wrap" : undefined} data-testid={term === "Analysis time" ? "analysis-time" : undefined}>
+              {value}
+            </dd>
           </div>
         ))}
       </dl>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { describeAggregation, describeError, describeJobState, describeReason, describeVerdict, formatBytes, formatPercent, formatSeconds, normaliseLabel } from "./format";
+import { analysisSeconds, describeAggregation, describeError, describeJobState, describeReason, describeVerdict, formatBytes, formatPercent, formatSeconds, normaliseLabel } from "./format";
 
 describe("describeReason", () => {
   it("explains known codes in plain words", () => {
@@ -44,5 +44,16 @@ describe("one vocabulary", () => {
     expect(describeJobState("failed", true)).toBe("Finished");
     expect(describeJobState("failed", false)).toBe("Failed");
     expect(describeError("service_unavailable")).toMatch(/temporarily unavailable/);
+  });
+});
+
+describe("analysisSeconds", () => {
+  it("is the pipeline's total, not the sum of the stages and the total (issue 14: 28 s shown, 14 s real)", () => {
+    expect(analysisSeconds({ probing: 1, detecting: 6, classifying: 7, total: 14 })).toBe(14);
+  });
+  it("sums the stages of a result without a total, and is unknown without timings", () => {
+    expect(analysisSeconds({ probing: 1, detecting: 2 })).toBe(3);
+    expect(analysisSeconds({})).toBeNull();
+    expect(analysisSeconds(undefined)).toBeNull();
   });
 });

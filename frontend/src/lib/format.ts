@@ -105,6 +105,18 @@ export function formatSeconds(seconds: number | null | undefined): string {
   return `${minutes} min ${rest.toString().padStart(2, "0")} s`;
 }
 
+/**
+ * How long the analysis took. The pipeline records each stage and also `total` (wall time from
+ * start to end); summing every entry counted the time twice.
+ */
+export function analysisSeconds(stageSeconds: Record<string, number> | null | undefined): number | null {
+  if (!stageSeconds) return null;
+  const { total, ...stages } = stageSeconds;
+  if (total !== undefined) return total;
+  const values = Object.values(stages);
+  return values.length > 0 ? values.reduce((sum, value) => sum + value, 0) : null;
+}
+
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined) return "–";
   const units = ["B", "KB", "MB", "GB"];

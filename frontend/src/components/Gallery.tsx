@@ -1,4 +1,4 @@
-import { artifactUrl, type AnalysisResult, type Artifact, type JobPublic } from "../api/client";
+import { artifactUrl, type AnalysisResult, type Artifact, type Face, type JobPublic } from "../api/client";
 import { formatPercent, formatSeconds } from "../lib/format";
 
 interface Pair {
@@ -20,7 +20,43 @@ function pairsOf(artifacts: Artifact[]): Pair[] {
   return [...byRank.values()].sort((a, b) => a.rank - b.rank);
 }
 
-/** Grad-CAM heat maps of the most suspicious faces, each beside the frame it came from. */
+/** The explained face among the result's faces: same person and time, nearest score. */
+function faceOf(result: AnalysisResult, artifact: Artifact | undefined): Face | undefined {
+  if (!artifact) return undefined;
+  const same = result.faces.filter(
+    (face) => face.track_id === artifact.track_id && Math.abs(face.timestamp_seconds - (artifact.timestamp_seconds ?? Number.NaN)) < 1e-3,
+  );
+  return same.sort((a, b) => Math.abs(a.p_fake - (artifact.p_fake ?? 0)) - Math.abs(b.p_fake - (artifact.p_fake ?? 0)))[0];
+}
+
+const FACE_MARGIN = 0.15;
+
+/**
+ * The face cut out of the frame artifact (box plus a margin) with CSS alone, shown beside its
+ * heat map: the Grad-CAM overlay tints the whole crop, which hides the face on dark clips.
+ */
+function FaceCut({ src, face, width, height, alt }: { src: string; face: Face; width: number; height: number; alt: string }) {
+  const [x1, y1, x2, y2] = face.box;
+  const margin = FACE_MARGIN * Math.max(x2 - x1, y2 - y1);
+  const left = Math.max(0, x1 - margin);
+  const top = Math.max(0, y1 - margin);
+  const boxWidth = Math.min(width, x2 + margin) - left;
+  const boxHeight = Math.min(height, y2 + margin) - top;
+  if (boxWidth <= 0 || boxHeight <= 0 || width <= 0 || height <= 0) return null;
+  return (
+    <div className="face-cut" style={{ aspectRatio: `${boxWidth} / ${boxHeight}` }}>
+      <img
+        src={src}
+        alt={alt}
+        loading="lazy"
+        data-testid="face"
+        style={{ width: `${(width / boxWidth) * 100}%`, left: `${(-left / boxWidth) * 100}%`, top: `${(-top / boxHeight) * 100}%` }}
+      />
+    </div>
+  );
+}
+
+/** Grad-CAM heat maps of the most suspicious faces, each beside the face itself and above the frame it came from. */
 export function Gallery({ job, result }: { job: JobPublic; result: AnalysisResult }) {
   const pairs = pairsOf(result.artifacts ?? []);
   if (pairs.length === 0) return null;
@@ -28,12 +64,13 @@ export function Gallery({ job, result }: { job: JobPublic; result: AnalysisResul
     <section className="card" aria-labelledby="gallery-title" data-testid="gallery">
       <h2 id="gallery-title">Where the model looked</h2>
       <p className="muted small">
-        The heat maps (Grad-CAM) show which parts of each face drove its score; warm colours weigh most. They explain the
-        model, not the truth.
+        Each face is shown as it is, beside its heat map (Grad-CAM): warm colours mark the parts that drove its score. The
+        heat maps explain the model, not the truth.
       </p>
       <ol className="gallery">
         {pairs.map((pair) => {
           const info = pair.heatmap ?? pair.frame;
+          const face = faceOf(result, info);
           const when = info?.timestamp_seconds;
           const person = info?.track_id;
           const caption = [
@@ -48,13 +85,16 @@ export function Gallery({ job, result }: { job: JobPublic; result: AnalysisResul
             <li key={pair.rank}>
               <figure className="gallery-item">
                 <div className="gallery-images">
+                  {pair.frame && face ? (
+                    <FaceCut src={artifactUrl(job, pair.frame.name)} face={face} width={result.media.width} height={result.media.height} alt={`${caption}, without heat map`} />
+                  ) : null}
                   {pair.heatmap ? (
                     <a href={artifactUrl(job, pair.heatmap.name)} target="_blank" rel="noreferrer">
                       <img src={artifactUrl(job, pair.heatmap.name)} alt={`Heat map over ${caption}`} loading="lazy" data-testid="gradcam" />
                     </a>
                   ) : null}
                   {pair.frame ? (
-                    <a href={artifactUrl(job, pair.frame.name)} target="_blank" rel="noreferrer">
+                    <a className="gallery-frame" href={artifactUrl(job, pair.frame.name)} target="_blank" rel="noreferrer">
                       <img src={artifactUrl(job, pair.frame.name)} alt={`Frame with ${caption} outlined`} loading="lazy" data-testid="frame" />
                     </a>
                   ) : null}

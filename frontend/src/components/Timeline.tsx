@@ -1,12 +1,40 @@
+import { useEffect, useRef, useState, type RefObject } from "react";
+
 import type { AnalysisResult } from "../api/client";
 import { formatPercent, formatSeconds } from "../lib/format";
 import { makeLayout, timeTicks, trackColour, trackPath, xFor, yFor, type TimelinePoint } from "../lib/timeline";
 
 /** Each face's score over video time, one colour per person, with the decision threshold. */
+/** The element's width in CSS pixels, followed as it resizes (null before the first layout). */
+function useWidth<T extends HTMLElement>(): [RefObject<T | null>, number | null] {
+  const ref = useRef<T | null>(null);
+  const [width, setWidth] = useState<number | null>(null);
+  useEffect(() => {
+    const element = ref.current;
+    if (!element) return;
+    const measure = () => setWidth(Math.round(element.clientWidth));
+    measure();
+    if (typeof ResizeObserver === "undefined") return;
+    const observer = new ResizeObserver(measure);
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, width];
+}
+
+// The chart is drawn at the width it is shown (one SVG unit = one CSS pixel), so its text keeps
+// its CSS size on a phone instead of shrinking with a scaled viewBox.
+const DEFAULT_WIDTH = 640;
+const MIN_WIDTH = 280;
+const PX_PER_TIME_TICK = 90;
+
 export function Timeline({ result }: { result: AnalysisResult }) {
+  const [wrapRef, measured] = useWidth<HTMLDivElement>();
   const points: TimelinePoint[] = result.faces.map((face) => ({ t: face.timestamp_seconds, p: face.p_fake, track: face.track_id }));
   if (points.length === 0) return null;
-  const layout = makeLayout(result.media.duration_seconds, points);
+  const width = Math.max(measured ?? DEFAULT_WIDTH, MIN_WIDTH);
+  const layout = makeLayout(result.media.duration_seconds, points, width, width < 480 ? 200 : 220);
+  const band = result.decision.inconclusive_threshold < result.decision.threshold;
   const tracks = [...new Set(points.map((point) => point.track))].sort((a, b) => a - b);
   const thresholdY = yFor(layout, result.decision.threshold);
   const bottom = layout.height - layout.padBottom;
@@ -16,8 +44,10 @@ export function Timeline({ result }: { result: AnalysisResult }) {
       <p className="muted small">
         Each dot is one face in one sampled frame; at or above the dashed line a face shows signs of manipulation.
       </p>
-      <div className="chart-wrap">
+      <div className="chart-wrap" ref={wrapRef}>
         <svg
+          width={layout.width}
+          height={layout.height}
           viewBox={`0 0 ${layout.width} ${layout.height}`}
           className="chart"
           role="img"
@@ -31,7 +61,19 @@ export function Timeline({ result }: { result: AnalysisResult }) {
               </text>
             </g>
           ))}
-          {timeTicks(layout.duration).map((t) => (
+          {band ? (
+            <rect
+              x={layout.padLeft}
+              width={layout.width - layout.padLeft - layout.padRight}
+              y={thresholdY}
+              height={yFor(layout, result.decision.inconclusive_threshold) - thresholdY}
+              className="band"
+              data-testid="inconclusive-band"
+            >
+              <title>{`Inconclusive from ${formatPercent(result.decision.inconclusive_threshold)} to ${formatPercent(result.decision.threshold)}`}</title>
+            </rect>
+          ) : null}
+          {timeTicks(layout.duration, Math.max(2, Math.floor(width / PX_PER_TIME_TICK))).map((t) => (
             <text key={t} x={xFor(layout, t)} y={bottom + 16} textAnchor="middle" className="tick">
               {t}s
             </text>

@@ -11,7 +11,7 @@ export function TrackTable({ result }: { result: AnalysisResult }) {
     <section className="card" aria-labelledby="tracks-title" data-testid="tracks">
       <h2 id="tracks-title">People</h2>
       <div className="table-wrap">
-        <table>
+        <table className="stack-table">
           <caption className="visually-hidden">Score per person, most suspicious first</caption>
           <thead>
             <tr>
@@ -29,11 +29,11 @@ export function TrackTable({ result }: { result: AnalysisResult }) {
                   <span className="swatch" style={{ background: trackColour(track.track_id) }} aria-hidden="true" />
                   Person {track.track_id + 1}
                 </th>
-                <td className={track.score >= result.decision.threshold ? "over" : undefined}>{formatPercent(track.score, 1)}</td>
-                <td>{formatPercent(track.max_p_fake, 1)}</td>
-                <td>{track.face_count}</td>
+                <td data-label="Score" className={track.score >= result.decision.threshold ? "over" : undefined}>{formatPercent(track.score, 1)}</td>
+                <td data-label="Highest face score">{formatPercent(track.max_p_fake, 1)}</td>
+                <td data-label="Faces">{track.face_count}</td>
                 {isVideo ? (
-                  <td>
+                  <td data-label="Seen">
                     {formatSeconds(track.first_seconds)} – {formatSeconds(track.last_seconds)}
                   </td>
                 ) : null}

@@ -38,7 +38,7 @@ export function HistoryPage() {
       ) : null}
       {page !== null && page.items.length > 0 ? (
         <div className="card table-wrap">
-          <table data-testid="history">
+          <table className="stack-table" data-testid="history">
             <caption className="visually-hidden">Your analyses, newest first</caption>
             <thead>
               <tr>
@@ -58,12 +58,12 @@ export function HistoryPage() {
                     <th scope="row" className="truncate-cell">
                       <Link to={`/jobs/${encodeURIComponent(job.id)}`}>{job.original_filename ?? job.id}</Link>
                     </th>
-                    <td>{formatDateTime(job.created_at)}</td>
-                    <td>
+                    <td data-label="Submitted">{formatDateTime(job.created_at)}</td>
+                    <td data-label="Status">
                       <span className={`badge badge-state-${state}`}>{describeJobState(job.state, result !== null)}</span>
                     </td>
-                    <td data-testid="history-score">{formatPercent(result?.score, 1)}</td>
-                    <td data-testid="history-verdict">
+                    <td data-label="Score" data-testid="history-score">{formatPercent(result?.score, 1)}</td>
+                    <td data-label="Verdict" data-testid="history-verdict">
                       {result ? (
                         <span className={`verdict-word verdict-word-${LABEL_TONE[result.label]}`}>
                           {describeVerdict(result.label).title}

@@ -1,12 +1,13 @@
 import { useEffect, useRef, useState } from "react";
-import { useNavigate } from "react-router-dom";
+import { useLocation, useNavigate } from "react-router-dom";
 
 import { ApiError } from "../api/client";
 import { rememberJobToken } from "../api/credentials";
 import { uploadFile } from "../api/upload";
 import { Dropzone } from "../components/Dropzone";
 import { ErrorMessage } from "../components/ErrorMessage";
-import { useSession } from "../session";
+import { UploadLimits } from "../components/UploadLimits";
+import { accountsEnabled, useSession } from "../session";
 
 const ACCEPT = "image/jpeg,image/png,image/webp,video/mp4,video/quicktime,video/webm,video/x-matroska,video/x-msvideo,.mkv,.avi,.mov";
 
@@ -15,10 +16,23 @@ function isRejection(error: unknown): boolean {
   return error instanceof ApiError && error.status >= 400 && error.status < 500;
 }
 
+/** What the job page passes when the user asks to analyse a canceled job's file again. */
+export interface RerunState {
+  rerun: { filename: string | null; jobId: string };
+}
+
+function rerunOf(state: unknown): RerunState["rerun"] | null {
+  if (typeof state !== "object" || state === null || !("rerun" in state)) return null;
+  return (state as RerunState).rerun;
+}
+
 /** Upload a file; once the API has accepted it, the job page takes over. */
 export function AnalyzePage() {
   const navigate = useNavigate();
-  const { refresh } = useSession();
+  const location = useLocation();
+  const rerun = rerunOf(location.state);
+  const session = useSession();
+  const { refresh } = session;
   const [progress, setProgress] = useState<number | null>(null);
   const [error, setError] = useState<unknown>(null);
   const abortRef = useRef<AbortController | null>(null);
@@ -60,6 +74,12 @@ export function AnalyzePage() {
         <h2 id="upload-title" className="visually-hidden">
           Upload
         </h2>
+        {rerun ? (
+          <p className="alert" data-testid="rerun-note">
+            The browser keeps no copy of your files: choose <strong>{rerun.filename ?? "the file"}</strong> again to analyse it
+            anew.
+          </p>
+        ) : null}
         <Dropzone onFile={(file) => void start(file)} disabled={uploading} accept={ACCEPT} />
         {uploading ? (
           <div className="upload-progress" data-testid="upload-progress">
@@ -71,6 +91,7 @@ export function AnalyzePage() {
           </div>
         ) : null}
         <ErrorMessage error={error} title={isRejection(error) ? "This file was not accepted" : "The upload did not go through"} />
+        <UploadLimits limits={session.account?.limits ?? null} quota={session.account?.quota ?? null} accounts={accountsEnabled(session)} />
         <p className="muted small">
           Files are private to you. A score is an estimate from a machine-learning model, not legal proof.
         </p>

@@ -13,6 +13,7 @@ import { TrackTable } from "../components/TrackTable";
 import { VerdictCard } from "../components/VerdictCard";
 import { describeError } from "../lib/format";
 import { verdictResult } from "../lib/verdict";
+import type { RerunState } from "./AnalyzePage";
 
 export function JobPage() {
   const { jobId = "" } = useParams();
@@ -59,7 +60,8 @@ export function JobPage() {
   const remove = useCallback(async () => {
     if (!job) return;
     const final = FINAL_STATES.has(job.state);
-    if (final && !window.confirm("Delete this job and its files?")) return;
+    const question = final ? "Delete this job and its files?" : "Cancel this analysis? It stops now; you can analyse the file again later.";
+    if (!window.confirm(question)) return;
     setBusy(true);
     try {
       await call(() => api.DELETE("/api/jobs/{job_id}", { params: { path: { job_id: job.id } } }));
@@ -122,6 +124,14 @@ export function JobPage() {
       {job.state === "canceled" ? (
         <section className="card alert" role="status" data-testid="job-canceled">
           <p>This analysis was canceled before it finished.</p>
+          <button
+            type="button"
+            className="button"
+            data-testid="rerun"
+            onClick={() => navigate("/", { state: { rerun: { filename: job.original_filename, jobId: job.id } } satisfies RerunState })}
+          >
+            Analyse this file again
+          </button>
         </section>
       ) : null}
       {result ? (

@@ -6,6 +6,7 @@ import { AnalyzePage } from "./pages/AnalyzePage";
 import { HistoryPage } from "./pages/HistoryPage";
 import { JobPage } from "./pages/JobPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
+import { SharedPage } from "./pages/SharedPage";
 import { SignInPage } from "./pages/SignInPage";
 import { accountsEnabled, useSession } from "./session";
 
@@ -56,6 +57,7 @@ export function App() {
         <Routes>
           <Route path="/" element={<AnalyzePage />} />
           <Route path="/jobs/:jobId" element={<JobPage />} />
+          <Route path="/shared/:token" element={<SharedPage />} />
           <Route path="/history" element={<HistoryPage />} />
           <Route path="/about" element={<AboutPage />} />
           <Route path="/signin" element={<SignInPage mode="signin" />} />

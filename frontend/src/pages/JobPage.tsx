@@ -5,12 +5,10 @@ import { api, call, FINAL_STATES, getJob, reportUrl, type JobPublic } from "../a
 import { forgetJobToken } from "../api/credentials";
 import { followJob, type LiveMode } from "../api/live";
 import { ErrorMessage } from "../components/ErrorMessage";
-import { Gallery } from "../components/Gallery";
 import { MediaDetails } from "../components/MediaDetails";
 import { ProgressPanel, type ProgressView } from "../components/ProgressPanel";
-import { Timeline } from "../components/Timeline";
-import { TrackTable } from "../components/TrackTable";
-import { VerdictCard } from "../components/VerdictCard";
+import { ResultView } from "../components/ResultView";
+import { SharePanel } from "../components/SharePanel";
 import { describeError } from "../lib/format";
 import { verdictResult } from "../lib/verdict";
 import type { RerunState } from "./AnalyzePage";
@@ -134,15 +132,9 @@ export function JobPage() {
           </button>
         </section>
       ) : null}
-      {result ? (
-        <>
-          <VerdictCard job={job} result={result} />
-          {result.media.kind === "video" ? <Timeline result={result} /> : null}
-          <Gallery job={job} result={result} />
-          <TrackTable result={result} />
-        </>
-      ) : null}
+      {result ? <ResultView job={job} result={result} /> : null}
       {final ? <MediaDetails job={job} result={result} /> : null}
+      {result ? <SharePanel jobId={job.id} /> : null}
       <p>
         <Link to="/">Analyse another file</Link>
       </p>

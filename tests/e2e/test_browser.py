@@ -48,6 +48,18 @@ def _first_image(folder: Path) -> Path:
     return images[0]
 
 
+def _no_face_image(path: Path) -> Path:
+    """A picture with no face in it (a sky-to-ground gradient), made here rather than stored."""
+    sky, ground = (110, 160, 220), (90, 120, 60)
+    image = Image.new("RGB", (320, 240))
+    for y in range(240):
+        mix = y / 239
+        colour = tuple(round(a + (b - a) * mix) for a, b in zip(sky, ground, strict=True))
+        image.paste(colour, (0, y, 320, y + 1))
+    image.save(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def browser_results(tmp_path_factory: pytest.TempPathFactory, model_checkpoint: Path) -> dict[str, Any]:
     chromium = require_binary("chromium", "apt-get install -y chromium")
@@ -58,6 +70,7 @@ def browser_results(tmp_path_factory: pytest.TempPathFactory, model_checkpoint: 
     _require(video.is_file(), f"the test clip {video} is missing")
 
     tmp = tmp_path_factory.mktemp("e2e")
+    no_face = _no_face_image(tmp / "landscape.png")
     database_url = f"sqlite:///{tmp / 'deepscreen.db'}"
     command.upgrade(alembic_config(database_url), "head")
     env = {
@@ -80,7 +93,7 @@ def browser_results(tmp_path_factory: pytest.TempPathFactory, model_checkpoint: 
                 [node, str(SCRIPT)],
                 env={
                     **os.environ, "E2E_BASE_URL": nginx.url, "E2E_CHROMIUM": chromium, "E2E_VIDEO": str(video),
-                    "E2E_IMAGE": str(image), "E2E_OUT": str(out),
+                    "E2E_IMAGE": str(image), "E2E_NO_FACE_IMAGE": str(no_face), "E2E_OUT": str(out),
                 },
                 capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, cwd=REPO_ROOT,
             )
@@ -143,6 +156,33 @@ def test_progress_falls_back_to_polling_when_the_event_stream_fails(browser_resu
 
 def test_the_result_fits_a_phone_screen(browser_results: dict[str, Any]) -> None:
     assert _passed(browser_results, "phone_layout")["overflow"] <= 0
+
+
+def test_the_analysis_time_is_the_pipelines_total(browser_results: dict[str, Any]) -> None:
+    details = _passed(browser_results, "analysis_time")
+    assert details["summed"] > details["total"], "the report's stage times no longer include a total"
+
+
+def test_the_three_outcomes_and_borderline_scores_are_shown_on_a_phone(browser_results: dict[str, Any]) -> None:
+    details = _passed(browser_results, "three_outcomes")
+    assert {name: case["title"] for name, case in details.items()} == {
+        "manipulated": "Signs of manipulation", "no_signs": "No signs of manipulation found",
+        "in_band": "Inconclusive", "near_threshold": "Signs of manipulation",
+    }
+
+
+def test_a_photo_without_a_face_is_inconclusive_not_failed(browser_results: dict[str, Any]) -> None:
+    assert _passed(browser_results, "no_face_photo")["title"] == "Inconclusive"
+
+
+def test_history_and_people_keep_their_columns_on_a_phone(browser_results: dict[str, Any]) -> None:
+    details = _passed(browser_results, "phone_history_and_people")
+    assert details["cells"] == details["columns"]
+    assert details["axisPx"] >= 11
+
+
+def test_cancel_asks_first_and_a_canceled_job_can_be_run_again(browser_results: dict[str, Any]) -> None:
+    assert len(_passed(browser_results, "cancel_and_rerun")["questions"]) == 1
 
 
 def test_the_about_page_says_what_a_score_is_not(browser_results: dict[str, Any]) -> None:

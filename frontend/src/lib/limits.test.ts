@@ -18,6 +18,12 @@ describe("weakSpotsFor", () => {
     expect(spots.map((spot) => spot.spot)).toEqual(["low_resolution_faces"]);
     expect(spots[0]?.text).toContain("about 60 px wide");
   });
+  it("names none when no face was scored, and never calls a lossless image compressed", () => {
+    expect(weakSpotsFor(makeResult({ score: null, faces: [], label: "inconclusive" }), 200)).toEqual([]);
+    const png = makeResult({ media: { kind: "image", format: "png", width: 640, height: 480, rotation_degrees: 0 } });
+    expect(bitsPerPixel(png, 2_000)).toBeNull();
+    expect(bitsPerPixel(makeResult(), 2_000)).toBeCloseTo(0.052, 3);
+  });
   it("flags strong compression of a video, per frame pixel", () => {
     const media = { kind: "video" as const, format: "mp4", width: 1920, height: 1080, fps: 30, duration_seconds: 10, rotation_degrees: 0 };
     const result = makeResult({ signals: synthetic, media });

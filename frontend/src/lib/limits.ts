@@ -34,19 +34,23 @@ function median(values: number[]): number {
   return sorted.length % 2 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
-/** Bits per pixel of the file (per frame pixel for a video), or null when the media does not say enough. */
+/** Image formats whose compression loses detail; a lossless PNG of a plain picture is small without losing any. */
+const LOSSY_IMAGE_FORMATS = new Set(["jpeg", "jpg", "mpo", "webp"]);
+
+/** Bits per pixel of the file (per frame pixel for a video), or null for a lossless image or when the media does not say enough. */
 export function bitsPerPixel(result: Pick<AnalysisResult, "media">, sizeBytes: number): number | null {
   const { media } = result;
   const pixels = media.width * media.height;
   if (pixels <= 0 || sizeBytes <= 0) return null;
-  if (media.kind === "image") return (sizeBytes * 8) / pixels;
+  if (media.kind === "image") return LOSSY_IMAGE_FORMATS.has(media.format.toLowerCase()) ? (sizeBytes * 8) / pixels : null;
   const frames = media.frame_count ?? (media.fps && media.duration_seconds ? media.fps * media.duration_seconds : null);
   return frames ? (sizeBytes * 8) / (pixels * frames) : null;
 }
 
-/** The weak spots that apply to this result, most relevant first. */
+/** The weak spots that apply to this result, most relevant first; none without a score (no face was scored). */
 export function weakSpotsFor(result: AnalysisResult, sizeBytes: number): WeakSpotFinding[] {
   const found: WeakSpotFinding[] = [];
+  if (result.score === null || result.score === undefined) return found;
   const sides = result.faces.map((face) => Math.min(face.box[2] - face.box[0], face.box[3] - face.box[1]));
   if (sides.length > 0) {
     const typical = median(sides);

@@ -27,8 +27,9 @@ _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, 
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@", re.I)
 _SECRET_KEYS = re.compile(r"password|secret|token|authorization|cookie|api_key", re.I)
 _SECRET_QUERY = re.compile(r"(?P<key>[?&](?:token|access_token|api_key)=)[^&\s\"']*", re.I)
-_SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
-"""uvicorn's own loggers; routed through our handler so access lines are JSON and redacted too."""
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")
+"""uvicorn's own loggers; routed through our handler so access lines are JSON and redacted too. "uvicorn"
+itself too: its handler (uvicorn's format, no redaction) caught the access lines propagating to it."""
 REDACTED = "[redacted]"
 
 

@@ -28,7 +28,7 @@ from backend.jobs.storage import Storage
 from backend.live.routes import router as live_router
 from backend.logs import configure_logging
 from backend.metrics import Metrics, MetricsMiddleware
-from backend.middleware import RequestIdMiddleware
+from backend.middleware import RequestIdMiddleware, TextGuardMiddleware
 from backend.queue import JobQueue, create_celery
 from backend.retention import service as retention_service
 from backend.settings import ReaperMode, Settings, get_settings
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Location"],
         )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(TextGuardMiddleware)
     app.add_middleware(RequestIdMiddleware)
 
     # The built web app, served at / in the embedded default; a team deployment serves it from nginx.

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -163,3 +164,65 @@ def serve_nginx(workdir: Path, *, api_addresses: list[str], root: Path) -> Itera
         yield nginx
     finally:
         nginx.stop()
+
+
+def documented_api_commands(port: int) -> dict[str, str]:
+    """Every way the repository starts the API, read from the files that do it (so a test of them
+    cannot drift from them), as shell commands bound to 127.0.0.1:`port` using this interpreter's
+    environment: `scripts/run`, the Docker image's CMD, and the replicas in docs/scaling.md."""
+    bin_dir = str(Path(sys.executable).parent)
+    run_line = re.search(r"^\.venv/bin/(uvicorn backend\.main:app .*?) &$", (REPO_ROOT / "scripts" / "run").read_text(),
+                         re.MULTILINE)
+    cmd = re.search(r'^CMD \["sh", "-c", "(.*)"\]$', (REPO_ROOT / "docker" / "Dockerfile").read_text(), re.MULTILINE)
+    scaling = re.search(r"^\.venv/bin/(uvicorn backend\.main:app .*)$", (REPO_ROOT / "docs" / "scaling.md").read_text(),
+                        re.MULTILINE)
+    assert run_line, "scripts/run no longer starts uvicorn"
+    assert cmd, "docker/Dockerfile's CMD no longer starts uvicorn"
+    assert scaling, "docs/scaling.md no longer starts uvicorn"
+    docker = cmd[1].replace("--host 0.0.0.0 --port 8000", f"--host 127.0.0.1 --port {port}")
+    assert str(port) in docker, "the Dockerfile's CMD no longer binds 0.0.0.0:8000"
+    replicas = scaling[1].replace("--host 0.0.0.0 --port 8000", f"--host 127.0.0.1 --port {port}")
+    return {
+        "scripts/run": f'HOST=127.0.0.1; PORT={port}; PATH="{bin_dir}:$PATH"; exec {run_line[1]}',
+        "docker": f'PATH="{bin_dir}:$PATH" exec sh -c "{docker}"',
+        "docs/scaling.md": f'PATH="{bin_dir}:$PATH" exec {replicas}',
+    }
+
+
+class ServedApi:
+    """The API as a real process started by one of `documented_api_commands`, its output in a file."""
+
+    def __init__(self, command: str, env: dict[str, str], log_path: Path, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            ["bash", "-c", command], cwd=REPO_ROOT, env={**os.environ, **env}, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"the API exited ({self.process.returncode}):\n{self.log()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/api/health/live", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"the API did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")

@@ -348,6 +348,9 @@ CORPUS: tuple[Hostile, ...] = (
     Hostile("filename-rtl-override", lambda: png_bytes(), accept=True,
             filename="photo\u202egnp.exe".encode()),
     Hostile("filename-only-dots", lambda: png_bytes(), accept=True, filename=b"...."),
+    Hostile("filename-nul", lambda: png_bytes(), accept=True, filename=b"a\x00b.png"),
+    Hostile("filename-lone-surrogate", lambda: png_bytes(), accept=True,
+            filename="a\ud800b.png".encode("utf-8", "surrogatepass")),
     # malformed multipart
     Hostile("multipart-not-multipart", _keep(b'{"file": "x"}'), raw=True, content_type="application/json",
             codes=("malformed_multipart",)),
@@ -368,4 +371,57 @@ CORPUS: tuple[Hostile, ...] = (
     Hostile("multipart-nul-crlf-in-filename", multipart_nul_and_crlf_in_header, raw=True, accept=None),
     Hostile("multipart-boundary-300-chars", lambda: multipart(png_bytes()).replace(BOUNDARY.encode(), b"b" * 300),
             raw=True, content_type="multipart/form-data; boundary=" + "b" * 300, codes=("malformed_multipart",)),
+)
+
+
+# --- text no database can store: NUL and lone surrogates --------------------------------------
+
+
+@dataclass(frozen=True)
+class HostileText:
+    """One request carrying a NUL or a lone UTF-16 surrogate where text reaches the database.
+    Answered 4xx in the one error shape on SQLite and PostgreSQL alike (psycopg raised on both,
+    which was a 500)."""
+
+    id: str
+    method: str
+    path: str
+    body: str | None = None
+    """A JSON document as text, so `\\u0000` and `\\ud800` escapes travel as a client sends them."""
+    headers: tuple[tuple[str, str], ...] = ()
+    signed_in: bool = False
+    """Sent with a signed-in user's Bearer token, so routes behind sign-in parse the input too."""
+
+
+_NUL_EMAIL = '{"email": "a\\u0000@b.co", "password": "long enough password"}'
+_SURROGATE_EMAIL = '{"email": "a\\ud800@b.co", "password": "long enough password"}'
+_NUL_PASSWORD = '{"email": "a@b.co", "password": "long enough\\u0000password"}'
+_SURROGATE_PASSWORD = '{"email": "a@b.co", "password": "long enough\\udfffpassword"}'
+
+TEXT_CASES: tuple[HostileText, ...] = (
+    HostileText("job-id-nul", "GET", "/api/jobs/%00"),
+    HostileText("job-id-nul-inside", "GET", "/api/jobs/abc%00def"),
+    HostileText("delete-job-id-nul", "DELETE", "/api/jobs/%00"),
+    HostileText("events-job-id-nul", "GET", "/api/jobs/%00/events"),
+    HostileText("artifact-job-id-nul", "GET", "/api/jobs/%00/artifacts/report.json"),
+    HostileText("artifact-name-nul", "GET", "/api/jobs/abc/artifacts/a%00.png"),
+    HostileText("token-query-nul", "GET", "/api/jobs?token=%00"),
+    HostileText("job-token-query-nul", "GET", "/api/jobs/abc?token=a%00b"),
+    HostileText("limit-query-nul", "GET", "/api/jobs?limit=1%00"),
+    HostileText("job-token-header-nul", "GET", "/api/jobs", headers=(("X-Job-Token", "a\x00b"),)),
+    HostileText("bearer-nul", "GET", "/api/auth/me", headers=(("Authorization", "Bearer a\x00b"),)),
+    HostileText("cookie-nul", "GET", "/api/auth/me", headers=(("Cookie", "deepscreen_session=a\x00b"),)),
+    HostileText("register-email-nul", "POST", "/api/auth/register", body=_NUL_EMAIL),
+    HostileText("register-email-surrogate", "POST", "/api/auth/register", body=_SURROGATE_EMAIL),
+    HostileText("register-password-nul", "POST", "/api/auth/register", body=_NUL_PASSWORD),
+    HostileText("register-password-surrogate", "POST", "/api/auth/register", body=_SURROGATE_PASSWORD),
+    HostileText("login-email-nul", "POST", "/api/auth/login", body=_NUL_EMAIL),
+    HostileText("login-email-surrogate", "POST", "/api/auth/login", body=_SURROGATE_EMAIL),
+    HostileText("login-password-nul", "POST", "/api/auth/login", body=_NUL_PASSWORD),
+    HostileText("login-key-nul", "POST", "/api/auth/login", body='{"email\\u0000": "a@b.co", "password": "x"}'),
+    HostileText("api-key-name-nul", "POST", "/api/account/keys", body='{"name": "ci\\u0000"}', signed_in=True),
+    HostileText("api-key-name-surrogate", "POST", "/api/account/keys", body='{"name": "ci\\ud83d"}',
+                signed_in=True),
+    HostileText("revoke-key-id-nul", "DELETE", "/api/account/keys/%00", signed_in=True),
+    HostileText("me-query-nul", "GET", "/api/auth/me?x=%00", signed_in=True),
 )

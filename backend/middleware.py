@@ -3,16 +3,15 @@ echoed in the response header and in every error body, and put into log records.
 
 from __future__ import annotations
 
-import contextvars
-import logging
 import re
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.logs import request_id_var
+
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
 class RequestIdMiddleware:
@@ -40,11 +39,3 @@ class RequestIdMiddleware:
         finally:
             request_id_var.reset(token)
 
-
-class RequestIdLogFilter(logging.Filter):
-    """Adds `request_id` to every log record made while a request is handled."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
-        return True

@@ -18,8 +18,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.middleware import RequestIdLogFilter, request_id_var
-
+# Set by the API's RequestIdMiddleware for a request and by the worker for a task; here, not in the
+# middleware, so the worker shares the log context without importing the HTTP layer.
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s job_id=%(job_id)s %(message)s"
@@ -38,6 +39,15 @@ def redact(text: str) -> str:
     (`?token=`, used by <img> and EventSource URLs, would otherwise land in access logs)."""
     text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     return _SECRET_QUERY.sub(lambda m: f"{m['key']}{REDACTED}", text)
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Adds `request_id` to every log record made while a request or a task is handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return True
 
 
 class _ContextDefaults(logging.Filter):

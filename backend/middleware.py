@@ -7,9 +7,7 @@ echoed in the response header (500s included) and in every error body, and put i
 
 from __future__ import annotations
 
-import contextvars
 import json
-import logging
 import re
 import uuid
 from typing import Any
@@ -20,10 +18,10 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.errors import error_body
+from backend.logs import request_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
 class RequestIdMiddleware:
@@ -50,15 +48,6 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             request_id_var.reset(token)
-
-
-class RequestIdLogFilter(logging.Filter):
-    """Adds `request_id` to every log record made while a request is handled."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
-        return True
 
 
 MAX_JSON_BODY_BYTES = 1024 * 1024

@@ -21,7 +21,7 @@ from pathlib import Path
 from celery import Celery
 from kombu import Exchange, Queue
 
-from backend.middleware import request_id_var
+from backend.logs import request_id_var
 from backend.settings import ReaperMode, Settings
 
 logger = logging.getLogger(__name__)

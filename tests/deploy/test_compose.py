@@ -1,0 +1,174 @@
+"""The deployment files agree with each other and with the code (docs/deployment.md): Compose's
+build targets exist in docker/Dockerfile, its bind mounts exist, Prometheus loads the alert rules
+(checked with promtool where installed; required in CI), every worker has a healthcheck that
+answers in time, Prometheus samples never land on the shared /data volume (docs/operations.md),
+and the build context leaves out the environment, local state and secrets."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from backend.settings import REPO_ROOT
+from tests.conftest import IN_CI
+
+COMPOSE = REPO_ROOT / "docker-compose.yml"
+DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
+PROMETHEUS = REPO_ROOT / "docker" / "prometheus.yml"
+ALERTS = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"
+WORKER_SERVICES = ("worker", "worker-gpu")
+SHARED_MOUNT = "/data"
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def dockerfile_targets() -> set[str]:
+    return set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", DOCKERFILE.read_text(), flags=re.MULTILINE | re.IGNORECASE))
+
+
+def dockerfile_env() -> dict[str, str]:
+    """Every `ENV KEY=value` of the Dockerfile (continuation lines joined)."""
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    found: dict[str, str] = {}
+    for line in re.findall(r"^ENV\s+(.+)$", text, flags=re.MULTILINE):
+        found.update(part.split("=", 1) for part in shlex.split(line) if "=" in part)
+    return found
+
+
+def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
+    mounts = []
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("."):
+            mounts.append((source, target))
+    return mounts
+
+
+def test_every_build_target_exists_and_images_are_split_by_process() -> None:
+    services = compose()["services"]
+    targets = {name: s["build"]["target"] for name, s in services.items() if "build" in s}
+
+    assert set(targets.values()) <= dockerfile_targets()
+    assert targets["api"] == "api"
+    assert targets["worker"] == "worker-cpu"
+    assert targets["worker-gpu"] == "worker-cuda"
+    assert targets["web"] == "web"
+    assert all(s["build"]["dockerfile"] == "docker/Dockerfile" for s in services.values() if "build" in s)
+
+
+def test_the_api_target_installs_only_the_api_lock() -> None:
+    text = DOCKERFILE.read_text()
+    api_stage = text[text.index("AS api\n"):]
+
+    assert set(re.findall(r"requirements/\S+\.txt", api_stage)) == {"requirements/api.txt"}
+    assert "torch" not in (REPO_ROOT / "requirements" / "api.txt").read_text()
+
+
+def test_every_copied_path_and_bind_mount_exists() -> None:
+    text = DOCKERFILE.read_text()
+    sources = [
+        source
+        for args in re.findall(r"^COPY\s+(?!--from)(.+)$", text, flags=re.MULTILINE)
+        for source in args.split()[:-1]
+    ]
+    mounts = [source for service in compose()["services"].values() for source, _ in bind_mounts(service)]
+
+    assert sources, "the Dockerfile copies something"
+    assert [s for s in sources if not (REPO_ROOT / s).exists()] == []
+    assert [m for m in mounts if not (REPO_ROOT / m).exists()] == []
+
+
+def test_prometheus_mounts_and_loads_the_alert_rules() -> None:
+    prometheus = compose()["services"]["prometheus"]
+    rules = yaml.safe_load(PROMETHEUS.read_text())["rule_files"]
+    mounted = {target: source for source, target in bind_mounts(prometheus)}
+
+    loaded = [target for target in mounted if any(fnmatch.fnmatch(target, pattern) for pattern in rules)]
+    assert [mounted[target] for target in loaded] == ["./deploy/prometheus/alerts.yml"]
+
+
+def test_promtool_accepts_the_configuration_with_its_rules(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if IN_CI:
+            pytest.fail("promtool is not installed (Debian package prometheus); CI=true requires it")
+        pytest.skip("promtool is not installed (Debian package prometheus)")
+    # The container paths, moved under tmp_path: the same file with only its absolute paths replaced.
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    shutil.copy(ALERTS, rules_dir / "deepscreen-alerts.yml")
+    (tmp_path / "metrics_token").write_text("token")
+    config = PROMETHEUS.read_text().replace("/etc/prometheus/rules", str(rules_dir))
+    config = config.replace("/prometheus/metrics_token", str(tmp_path / "metrics_token"))
+    (tmp_path / "prometheus.yml").write_text(config)
+
+    checked = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True, timeout=60
+    )
+
+    rules = sum(len(group["rules"]) for group in yaml.safe_load(ALERTS.read_text())["groups"])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"SUCCESS: {rules} rules found" in checked.stdout + checked.stderr, "the rule file was loaded"
+
+
+def test_every_worker_has_a_healthcheck_that_answers_in_time() -> None:
+    services = compose()["services"]
+    for name in WORKER_SERVICES:
+        check = services[name]["healthcheck"]
+        assert not check.get("disable"), name
+        command = check["test"][1]
+        assert check["test"][0] == "CMD-SHELL"
+        assert command.startswith("celery -A worker.app inspect ping --destination celery@$$HOSTNAME"), name
+        ping_timeout = int(re.search(r"--timeout (\d+)", command)[1])  # type: ignore[index]
+        assert ping_timeout < int(check["timeout"].rstrip("s")), f"{name}: Compose kills the check before ping gives up"
+    assert "celery_app" in (REPO_ROOT / "worker" / "app.py").read_text()
+    assert re.search(r"^app = celery_app$", (REPO_ROOT / "worker" / "app.py").read_text(), flags=re.MULTILINE)
+
+
+def test_prometheus_samples_never_go_to_the_shared_volume() -> None:
+    image_dir = dockerfile_env()["PROMETHEUS_MULTIPROC_DIR"]
+    assert not image_dir.startswith(SHARED_MOUNT), "the images' default is outside /data"
+    for name, service in compose()["services"].items():
+        directory = (service.get("environment") or {}).get("PROMETHEUS_MULTIPROC_DIR")
+        if directory is None:
+            continue
+        mounted = [v.split(":")[1] for v in service.get("volumes", [])]
+        assert not any(directory.startswith(target) for target in mounted), name
+        assert directory in service.get("tmpfs", []), f"{name}: a container-local tmpfs"
+
+
+def docs_docker_run_recipes() -> list[str]:
+    recipes = []
+    for path in (REPO_ROOT / "docs").glob("*.md"):
+        text = path.read_text().replace("\\\n", " ")
+        recipes += [line for line in text.splitlines() if re.search(r"\bdocker run\b.*\s-v\s", line)]
+    return recipes
+
+
+def test_the_docs_docker_run_recipes_keep_metrics_off_shared_storage() -> None:
+    recipes = docs_docker_run_recipes()
+
+    assert len(recipes) >= 2, "docs/deployment.md has the GPU and remote-worker recipes"
+    for recipe in recipes:
+        mounted = re.findall(r"\s-v\s+\S+:(\S+)", recipe)
+        assert SHARED_MOUNT in mounted
+        explicit = re.findall(r"PROMETHEUS_MULTIPROC_DIR=(\S+)", recipe)
+        assert not any(d.startswith(tuple(mounted)) for d in explicit), recipe
+        assert re.search(r"deepscreen-worker:\S+", recipe), f"a worker image of docker/Dockerfile: {recipe}"
+
+
+def test_the_build_context_leaves_out_the_environment_state_and_secrets() -> None:
+    ignored = set((REPO_ROOT / ".dockerignore").read_text().split())
+
+    assert {".venv", "var", ".env", "runs", ".git", "node_modules", "**/node_modules", "frontend/dist"} <= ignored
+    assert not (ignored & {"backend", "worker", "ml", "requirements", "frontend", "nginx", "migrations"})

@@ -67,6 +67,8 @@ class Classifier:
                 raise BackendError("The ONNX backend runs on the CPU only; use backend='torch' on a GPU.")
             self._onnx_session = self._open_onnx(onnx_cache_dir)
         self.backend: str = backend
+        if backend == "torch":
+            _ = model.module  # load and check the weights now, not in the middle of an analysis
 
     @property
     def module(self) -> torch.nn.Module:

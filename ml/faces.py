@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from facenet_pytorch import MTCNN
 
 from ml.crop import Box, square_box
 
@@ -94,6 +93,8 @@ class FaceDetector:
         self.confidence = confidence
         self.detect_width = detect_width
         self.threads = threads
+        from facenet_pytorch import MTCNN  # imports torchvision (~1.7 s): only when a detector is built
+
         thresholds = [*STAGE_THRESHOLDS, min(STAGE_THRESHOLDS[1], confidence)]
         self._mtcnn = MTCNN(keep_all=True, select_largest=False, min_face_size=MTCNN_MIN_FACE_PX,
                             thresholds=thresholds, device=self.device)

@@ -73,7 +73,8 @@ class Pipeline:
                 "ml/weights/; pass another with checkpoint=... (CLI: --checkpoint PATH). "
                 "DeepScreen never runs with random weights."
             )
-        self.model = load_checkpoint(path, self.device)
+        # Lazy: with a cached ONNX export the torch module (and timm) is built only if Grad-CAM runs.
+        self.model = load_checkpoint(path, self.device, lazy=True)
         self.classifier = Classifier(
             self.model, self.device, backend=self.config.backend, batch_size=self.config.batch_size,
             onnx_cache_dir=self.config.onnx_cache_dir,

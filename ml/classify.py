@@ -32,9 +32,11 @@ class BackendError(RuntimeError):
 
 @dataclass(frozen=True)
 class Scores:
-    """Calibrated p(fake) per crop; `features` (N, C, h, w) on the model's device when kept."""
+    """Calibrated p(fake) per crop; `embeddings` (N, D) unit-length pooled features, what tracking
+    compares; `features` (N, C, h, w) on the model's device when kept (Grad-CAM)."""
 
     p_fake: np.ndarray
+    embeddings: np.ndarray
     features: torch.Tensor | None = None
 
 
@@ -67,6 +69,8 @@ class Classifier:
                 raise BackendError("The ONNX backend runs on the CPU only; use backend='torch' on a GPU.")
             self._onnx_session = self._open_onnx(onnx_cache_dir)
         self.backend: str = backend
+        if backend == "torch":
+            _ = model.module  # load and check the weights now, not in the middle of an analysis
 
     @property
     def module(self) -> torch.nn.Module:
@@ -75,17 +79,20 @@ class Classifier:
     def score(self, crops: list[np.ndarray], *, keep_features: bool = False) -> Scores:
         """p(fake) for every crop, in order. `keep_features` needs (and forces) the PyTorch path."""
         if not crops:
-            return Scores(np.zeros(0, dtype=np.float32), None)
+            return Scores(np.zeros(0, dtype=np.float32), np.zeros((0, 0), dtype=np.float32), None)
         if self._onnx_session is not None and not keep_features:
-            return Scores(self._score_onnx(crops))
-        probabilities, features = [], []
+            return self._score_onnx(crops)
+        probabilities, embeddings, features = [], [], []
         for start in range(0, len(crops), self.batch_size):
             logits, batch_features = self._forward_torch(crops[start : start + self.batch_size])
             probabilities.append(logits_to_probability(logits, self.model.config.temperature).reshape(-1).cpu())
+            with torch.inference_mode():
+                pooled = self.module.forward_head(batch_features, pre_logits=True)  # type: ignore[operator]
+            embeddings.append(pooled.float().cpu().numpy())
             if keep_features:
                 features.append(batch_features)
         kept = torch.cat(features) if keep_features else None
-        return Scores(torch.cat(probabilities).numpy(), kept)
+        return Scores(torch.cat(probabilities).numpy(), _unit(np.concatenate(embeddings)), kept)
 
     def features(self, crops: list[np.ndarray]) -> torch.Tensor:
         """Last conv stage activations for a few crops (Grad-CAM after ONNX scoring)."""
@@ -117,14 +124,21 @@ class Classifier:
         except (OSError, RuntimeError, ValueError) as exc:
             raise BackendError(f"Cannot export or load the ONNX model: {exc}") from exc
 
-    def _score_onnx(self, crops: list[np.ndarray]) -> np.ndarray:
-        from ml.onnx_export import INPUT_NAME
+    def _score_onnx(self, crops: list[np.ndarray]) -> Scores:
+        from ml.onnx_export import EMBEDDING_NAME, INPUT_NAME, OUTPUT_NAME
 
         assert self._onnx_session is not None
-        out = []
+        out, embeddings = [], []
         for start in range(0, len(crops), self.batch_size):
             batch = preprocess(crops[start : start + self.batch_size], self.model.config)
             array = np.ascontiguousarray(batch.numpy())  # channels-last tensor -> NCHW contiguous array
-            (logits,) = self._onnx_session.run(None, {INPUT_NAME: array})
+            logits, pooled = self._onnx_session.run([OUTPUT_NAME, EMBEDDING_NAME], {INPUT_NAME: array})
             out.append(logits_to_probability(torch.from_numpy(logits), self.model.config.temperature).reshape(-1))
-        return torch.cat(out).numpy()
+            embeddings.append(pooled)
+        return Scores(torch.cat(out).numpy(), _unit(np.concatenate(embeddings)))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, so a dot product is the cosine similarity."""
+    vectors = vectors.astype(np.float32, copy=False)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

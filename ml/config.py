@@ -42,8 +42,14 @@ class PipelineConfig(BaseModel):
     min_face_px: int = Field(default=40, ge=1, description="Smallest face side kept, in original pixels.")
     face_confidence: float = Field(default=0.9, ge=0.0, le=1.0, description="Smallest MTCNN probability kept.")
     max_faces_per_frame: int = Field(default=8, ge=1, description="Most probable faces kept per frame.")
-    track_iou: float = Field(default=0.2, gt=0.0, le=1.0, description="Least box overlap linking a face to a track.")
-    track_max_gap: int = Field(default=4, ge=0, description="Sampled frames a track may miss and still continue.")
+    track_max_gap_seconds: float = Field(
+        default=2.0, ge=0.0, description="Seconds a track may go without a face and still take the next one "
+        "in its place; longer gaps are bridged only by re-linking fragments (ml.tracking)."
+    )
+    track_cut_similarity: float = Field(
+        default=0.9, ge=0.0, le=1.0, description="Appearance similarity (cosine of the classifier's pooled "
+        "features) that links two fragments across a cut, wherever the face moved."
+    )
 
     batch_size: int = Field(default=16, ge=1, description="Face crops per classifier call.")
     backend: Backend = Field(

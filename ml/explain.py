@@ -24,9 +24,6 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.image import show_cam_on_image
-from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
 from ml.contracts import Artifact, ArtifactKind
 from ml.crop import Box
@@ -70,8 +67,13 @@ class _Head(torch.nn.Module):
 def gradcam_heatmaps(classifier: torch.nn.Module, features: torch.Tensor) -> np.ndarray:
     """Grad-CAM maps (N, h, w) in [0, 1] for the 'fake' logit, at the feature map's resolution.
 
-    `features` are the classifier's `forward_features` output for N crops.
+    `features` are the classifier's `forward_features` output for N crops. pytorch-grad-cam is
+    imported here: it costs ~1.8 s of start-up (scikit-learn through `svd_on_activations`), and
+    most runs of the CLI draw no explanations.
     """
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
+
     head = _Head(classifier)
     was_training = classifier.training
     inputs = features.detach().float().contiguous().requires_grad_(True)
@@ -86,6 +88,8 @@ def gradcam_heatmaps(classifier: torch.nn.Module, features: torch.Tensor) -> np.
 
 def overlay(crop: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     """The heat map resized onto the RGB uint8 crop (enlarged to `MIN_OVERLAY_PX` if smaller)."""
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
     side = max(crop.shape[0], MIN_OVERLAY_PX)
     if crop.shape[0] != side:
         crop = cv2.resize(crop, (side, side), interpolation=cv2.INTER_CUBIC)

@@ -1,4 +1,4 @@
-"""Find faces in frames (facenet-pytorch's MTCNN) and link them across frames into tracks.
+"""Find faces in frames (facenet-pytorch's MTCNN); `ml.tracking` links them into tracks.
 
 Detection runs on frames downscaled to `detect_width` (a 1080p frame holds faces far larger
 than MTCNN needs, and its cost grows with pixels), batched over frames of equal size, and the
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from facenet_pytorch import MTCNN
 
 from ml.crop import Box, square_box
 
@@ -94,6 +93,8 @@ class FaceDetector:
         self.confidence = confidence
         self.detect_width = detect_width
         self.threads = threads
+        from facenet_pytorch import MTCNN  # imports torchvision (~1.7 s): only when a detector is built
+
         thresholds = [*STAGE_THRESHOLDS, min(STAGE_THRESHOLDS[1], confidence)]
         self._mtcnn = MTCNN(keep_all=True, select_largest=False, min_face_size=MTCNN_MIN_FACE_PX,
                             thresholds=thresholds, device=self.device)
@@ -237,46 +238,3 @@ def box_iou(a: Box, b: Box) -> float:
     inter = width * height
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
-
-
-def link_tracks(per_frame: Sequence[Sequence[Detection]], *, min_iou: float = 0.2, max_gap: int = 4) -> list[list[int]]:
-    """A track id for every detection (same nesting as `per_frame`), one track per person.
-
-    Frames are walked in order; each face joins the live track whose last box overlaps it most
-    (IoU >= `min_iou`), pairs taken greedily from the best overlap down, so two people never share
-    a track in one frame. A track survives `max_gap` frames without a face (a turned head, a
-    missed detection) before a face in its place starts a new one. Ids count from 0 in order of
-    first appearance.
-    """
-    ids: list[list[int]] = []
-    last_box: list[Box] = []
-    last_frame: list[int] = []
-    for frame_index, detections in enumerate(per_frame):
-        live = [t for t in range(len(last_box)) if frame_index - last_frame[t] <= max_gap + 1]
-        pairs = sorted(
-            ((box_iou(d.box, last_box[t]), di, t) for di, d in enumerate(detections) for t in live),
-            reverse=True,
-        )
-        assigned: dict[int, int] = {}
-        taken: set[int] = set()
-        for iou, di, track in pairs:
-            if iou < min_iou:
-                break
-            if di in assigned or track in taken:
-                continue
-            assigned[di] = track
-            taken.add(track)
-        frame_ids: list[int] = []
-        for di, detection in enumerate(detections):
-            match = assigned.get(di)
-            if match is None:
-                track = len(last_box)
-                last_box.append(detection.box)
-                last_frame.append(frame_index)
-            else:
-                track = match
-                last_box[track] = detection.box
-                last_frame[track] = frame_index
-            frame_ids.append(track)
-        ids.append(frame_ids)
-    return ids

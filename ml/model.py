@@ -14,7 +14,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import timm
 import torch
 from pydantic import BaseModel, ConfigDict
 from safetensors import SafetensorError
@@ -65,7 +64,13 @@ class ModelConfig(BaseModel):
 
 
 def build_classifier(config: ModelConfig) -> torch.nn.Module:
-    """A timm EfficientNet with a single-logit head (logit > 0 means fake), random weights."""
+    """A timm EfficientNet with a single-logit head (logit > 0 means fake), random weights.
+
+    timm is imported here, not at module level: it costs ~2.5 s of start-up (torchvision through
+    `timm.layers._fx`), and scoring with a cached ONNX export never needs it.
+    """
+    import timm
+
     if not timm.is_model(config.architecture):
         raise CheckpointError(f"Unknown architecture {config.architecture!r}: not a timm model name.")
     return timm.create_model(config.architecture, pretrained=False, num_classes=1)
@@ -105,12 +110,34 @@ def read_checkpoint_config(path: Path) -> ModelConfig:
 
 
 class LoadedModel:
-    """A classifier ready for inference, with its config and the identity recorded in results."""
+    """A classifier ready for inference, with its config and the identity recorded in results.
 
-    def __init__(self, module: torch.nn.Module, config: ModelConfig, sha256: str) -> None:
-        self.module = module
+    `module` is built on first use when the model was loaded lazily (`load_checkpoint(lazy=True)`):
+    ONNX scoring needs only the config and the digest, and building the timm module costs start-up
+    time a CLI user waits for.
+    """
+
+    def __init__(self, module: torch.nn.Module | None, config: ModelConfig, sha256: str, *,
+                 path: Path | None = None, device: torch.device | None = None) -> None:
+        if module is None and (path is None or device is None):
+            raise ValueError("A LoadedModel without a module needs the checkpoint path and device to build it.")
+        self._module = module
         self.config = config
         self.sha256 = sha256
+        self._path = path
+        self._device = device
+
+    @property
+    def module(self) -> torch.nn.Module:
+        if self._module is None:
+            assert self._path is not None
+            assert self._device is not None
+            self._module = _load_module(self._path, self.config, self._device)
+        return self._module
+
+    @property
+    def module_loaded(self) -> bool:
+        return self._module is not None
 
     @property
     def info(self) -> ModelInfo:
@@ -120,15 +147,22 @@ class LoadedModel:
         )
 
 
-def load_checkpoint(path: Path, device: torch.device) -> LoadedModel:
+def load_checkpoint(path: Path, device: torch.device, *, lazy: bool = False) -> LoadedModel:
     """Load a checkpoint in float32 on `device`, in eval mode, channels-last.
 
     Fails with `CheckpointError` when any tensor is missing, unexpected or of another shape:
-    a model must never run with silently random weights.
+    a model must never run with silently random weights. With `lazy` only the config and digest
+    are read now; the weights are loaded (and checked) when `module` is first used.
     """
     if not path.is_file():
         raise CheckpointError(f"Checkpoint not found: {path}")
     config = read_checkpoint_config(path)
+    if lazy:
+        return LoadedModel(None, config, file_sha256(path), path=path, device=device)
+    return LoadedModel(_load_module(path, config, device), config, file_sha256(path))
+
+
+def _load_module(path: Path, config: ModelConfig, device: torch.device) -> torch.nn.Module:
     module = build_classifier(config)
     try:
         tensors = load_file(str(path))
@@ -142,7 +176,7 @@ def load_checkpoint(path: Path, device: torch.device) -> LoadedModel:
             f"Checkpoint {path.name} does not match architecture {config.architecture!r}: {exc}"
         ) from exc
     module.eval().to(device=device).to(memory_format=torch.channels_last)
-    return LoadedModel(module, config, file_sha256(path))
+    return module
 
 
 def resize_crop(crop: np.ndarray, size: int) -> np.ndarray:

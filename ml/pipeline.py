@@ -37,10 +37,11 @@ from ml.contracts import (
 from ml.crop import crop_face
 from ml.device import resolve_device
 from ml.explain import FaceToExplain, write_explanations
-from ml.faces import Detection, FaceDetector, link_tracks
+from ml.faces import Detection, FaceDetector
 from ml.media import probe
 from ml.model import CheckpointError, load_checkpoint
 from ml.sampling import DecodedFrame, sample_media
+from ml.tracking import TrackedFace, TrackingParams, link_tracks
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ class Pipeline:
                 "ml/weights/; pass another with checkpoint=... (CLI: --checkpoint PATH). "
                 "DeepScreen never runs with random weights."
             )
-        self.model = load_checkpoint(path, self.device)
+        # Lazy: with a cached ONNX export the torch module (and timm) is built only if Grad-CAM runs.
+        self.model = load_checkpoint(path, self.device, lazy=True)
         self.classifier = Classifier(
             self.model, self.device, backend=self.config.backend, batch_size=self.config.batch_size,
             onnx_cache_dir=self.config.onnx_cache_dir,
@@ -84,6 +86,11 @@ class Pipeline:
         )
         logger.info("Pipeline ready: %s %s on %s (%s backend)", self.model.config.model_id,
                     self.model.config.version, self.device, self.classifier.backend)
+
+    @property
+    def tracking(self) -> TrackingParams:
+        return TrackingParams(max_gap_seconds=self.config.track_max_gap_seconds,
+                              cut_min_similarity=self.config.track_cut_similarity)
 
     @property
     def model_info(self) -> ModelInfo:
@@ -121,25 +128,28 @@ class Pipeline:
                                   threads=config.decode_threads)
         with stage(Stage.detecting):
             per_frame = self._detect(frames)
-            track_ids = link_tracks(per_frame, min_iou=config.track_iou, max_gap=config.track_max_gap)
-            located = [(frame, detection, track)
-                       for frame, detections, tracks in zip(frames, per_frame, track_ids, strict=True)
-                       for detection, track in zip(detections, tracks, strict=True)]
+            located = [(frame, detection) for frame, detections in zip(frames, per_frame, strict=True)
+                       for detection in detections]
             # Face-crop inputs are used whole, exactly as training feeds them; detected faces get
             # the margin the checkpoint was trained with.
             margin = 0.0 if config.face_crops else self.model.config.crop_margin
-            crops = [crop_face(frame.image, detection.box, margin) for frame, detection, _ in located]
+            crops = [crop_face(frame.image, detection.box, margin) for frame, detection in located]
         explain = artifacts_dir is not None and config.explain_top_k > 0 and bool(crops)
         with stage(Stage.classifying):
             keep = explain and self.classifier.backend == "torch"
             scores = self.classifier.score(crops, keep_features=keep)
         with stage(Stage.aggregating):
+            track_ids = link_tracks(
+                [TrackedFace(frame.index, frame.timestamp_seconds, detection.box, embedding)
+                 for (frame, detection), embedding in zip(located, scores.embeddings, strict=True)],
+                self.tracking,
+            )
             faces = [
                 Face(frame_index=frame.index, timestamp_seconds=round(frame.timestamp_seconds, 4),
                      box=tuple(round(v, 2) for v in detection.box),  # type: ignore[arg-type]
                      detector_probability=round(detection.probability, 5), track_id=track,
                      p_fake=float(p))
-                for (frame, detection, track), p in zip(located, scores.p_fake, strict=True)
+                for (frame, detection), track, p in zip(located, track_ids, scores.p_fake, strict=True)
             ]
             tracks = score_tracks(faces, config.aggregation)
             points = {Signal.face_manipulation: self.model.config.operating_point(

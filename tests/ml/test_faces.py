@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.faces import Detection, FaceDetector, box_iou, link_tracks
+from ml.faces import Detection, FaceDetector, box_iou
 
 
 def test_real_face_photo_has_exactly_one_face(detector: FaceDetector, face_photo: np.ndarray) -> None:
@@ -50,39 +50,6 @@ def test_small_faces_and_low_confidence_are_filtered(face_photo: np.ndarray) -> 
 def test_rejects_non_rgb_frames(detector: FaceDetector) -> None:
     with pytest.raises(ValueError, match="RGB uint8"):
         detector.detect([np.zeros((10, 10), dtype=np.uint8)])
-
-
-def _two_people_frames(left: np.ndarray, right: np.ndarray, count: int) -> list[np.ndarray]:
-    """Two real people side by side, drifting a few pixels a frame, on a grey 640x360 stage."""
-    frames = []
-    for i in range(count):
-        frame = np.full((360, 640, 3), 128, dtype=np.uint8)
-        dx, dy = 4 * i, 2 * i
-        frame[40 + dy : 290 + dy, 20 + dx : 270 + dx] = left
-        frame[60 : 310, 360 - dx : 610 - dx] = right
-        frames.append(frame)
-    return frames
-
-
-def test_tracks_split_two_people(detector: FaceDetector, face_photo: np.ndarray,
-                                 second_face_photo: np.ndarray) -> None:
-    frames = _two_people_frames(face_photo, second_face_photo, 5)
-    per_frame = detector.detect(frames)
-    assert [len(d) for d in per_frame] == [2] * 5
-    ids = link_tracks(per_frame)
-    assert sorted({t for frame in ids for t in frame}) == [0, 1]
-    for detections, frame_ids in zip(per_frame, ids, strict=True):
-        assert sorted(frame_ids) == [0, 1]  # never both people in one track
-        left_track = frame_ids[int(np.argmin([d.box[0] for d in detections]))]
-        assert left_track == ids[0][int(np.argmin([d.box[0] for d in per_frame[0]]))]
-
-
-def test_track_survives_a_gap_and_a_far_face_starts_a_new_one() -> None:
-    a = Detection((100, 100, 200, 200), 0.99)
-    a_moved = Detection((110, 105, 210, 205), 0.99)
-    far = Detection((400, 100, 500, 200), 0.99)
-    assert link_tracks([[a], [], [], [a_moved], [far]], max_gap=2) == [[0], [], [], [0], [1]]
-    assert link_tracks([[a], [], [], [a_moved]], max_gap=1) == [[0], [], [], [1]]
 
 
 def test_box_iou() -> None:

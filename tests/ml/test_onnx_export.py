@@ -8,7 +8,7 @@ import torch
 
 from ml.classify import Classifier
 from ml.model import load_checkpoint
-from ml.onnx_export import cached_onnx
+from ml.onnx_export import EXPORT_FORMAT, cached_onnx
 
 
 def test_onnx_runtime_agrees_with_pytorch_on_a_batch(tiny_checkpoint: Path, tmp_path: Path,
@@ -22,12 +22,17 @@ def test_onnx_runtime_agrees_with_pytorch_on_a_batch(tiny_checkpoint: Path, tmp_
     expected = eager.score(crops).p_fake
     assert expected.shape == (7,)
     np.testing.assert_allclose(onnx.score(crops).p_fake, expected, atol=1e-3)
+    # the pooled features tracking compares agree too, unit length from both backends
+    embeddings = eager.score(crops).embeddings
+    assert embeddings.shape[0] == 7
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(onnx.score(crops).embeddings, embeddings, atol=1e-3)
 
 
 def test_export_is_cached_by_checkpoint_digest(tiny_checkpoint: Path, tmp_path: Path) -> None:
     model = load_checkpoint(tiny_checkpoint, torch.device("cpu"))
     path = cached_onnx(model, tmp_path)
-    assert path == tmp_path / f"{model.sha256}.onnx"
+    assert path == tmp_path / f"{model.sha256}-{EXPORT_FORMAT}.onnx"
     stamp = path.stat().st_mtime_ns
     assert cached_onnx(model, tmp_path) == path
     assert path.stat().st_mtime_ns == stamp  # reused, not exported again

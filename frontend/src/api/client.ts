@@ -17,6 +17,14 @@ export type Artifact = Schemas["Artifact"];
 export type Track = Schemas["Track"];
 export type Face = Schemas["Face"];
 export type MediaInfo = Schemas["MediaInfo"];
+export type Label = Schemas["Label"];
+export type LowConfidenceReason = Schemas["LowConfidenceReason"];
+export type ArtifactKind = Schemas["ArtifactKind"];
+export type Aggregation = Schemas["Aggregation"];
+/** Every `error.code` the API (and nginx in front of it) answers with. */
+export type ApiErrorCode = Schemas["ApiErrorCode"];
+/** Why a job failed (`job.error.code`). */
+export type JobErrorCode = Schemas["ErrorCode"];
 
 export const FINAL_STATES: ReadonlySet<JobState> = new Set<JobState>(["succeeded", "failed", "canceled"]);
 
@@ -31,10 +39,7 @@ api.use({
 });
 
 /** The API's error body: `{"error": {"code", "message", "details"}, "request_id"}`. */
-export interface ErrorBody {
-  error: { code: string; message: string; details?: Record<string, unknown> };
-  request_id?: string | null;
-}
+export type ErrorBody = Schemas["ErrorResponse"];
 
 /** A failed request, carrying the API's stable error code so pages can explain it in words. */
 export class ApiError extends Error {

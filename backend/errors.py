@@ -14,22 +14,27 @@ Exception tree::
     └── UnprocessableMedia      422 (empty, truncated, corrupt, over a media limit)
 
 SQLAlchemy's pool timeouts and operational errors (database restarting or unreachable) are
-answered 503 `service_unavailable` with Retry-After, not 500: the client can retry.
+answered 503 `unavailable` with Retry-After, not 500: the client can retry (the same code nginx
+answers when no API replica is up, so a client handles both alike).
 
 Every error body is `{"error": {"code", "message", "details"}, "request_id"}`, including
 FastAPI's own 404/405/422 answers; an unexpected exception becomes a 500 with code `internal`
-and no internals in the body.
+and no internals in the body. Every code is an `ApiErrorCode` (the OpenAPI enum a generated
+client switches on), and every route documents `ErrorResponse` (`ERROR_RESPONSES`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -38,9 +43,76 @@ from ml.contracts import AnalysisError, ErrorCode
 logger = logging.getLogger(__name__)
 
 
+class ApiErrorCode(StrEnum):
+    """Every `error.code` the API answers with: a closed set, so a client can word each one.
+
+    Includes every job `ErrorCode` (media refused at upload carries the same code as a job that
+    failed on it). A new code must be added here: `DomainError` refuses one that is not.
+    """
+
+    # media, shared with failed jobs (ml.contracts.ErrorCode)
+    no_face_found = "no_face_found"
+    corrupt_media = "corrupt_media"
+    unsupported_media = "unsupported_media"
+    empty_file = "empty_file"
+    too_long = "too_long"
+    too_large = "too_large"
+    dimensions_too_large = "dimensions_too_large"
+    timeout = "timeout"
+    internal = "internal"
+    # requests
+    bad_request = "bad_request"
+    malformed_multipart = "malformed_multipart"
+    missing_file = "missing_file"
+    client_disconnected = "client_disconnected"
+    validation_error = "validation_error"
+    not_found = "not_found"
+    gone = "gone"
+    method_not_allowed = "method_not_allowed"
+    conflict = "conflict"
+    rate_limited = "rate_limited"
+    quota_exceeded = "quota_exceeded"
+    insufficient_storage = "insufficient_storage"
+    unavailable = "unavailable"
+    # accounts
+    not_authenticated = "not_authenticated"
+    invalid_credentials = "invalid_credentials"
+    forbidden = "forbidden"
+    csrf_failed = "csrf_failed"
+    invalid_email = "invalid_email"
+    weak_password = "weak_password"
+    email_taken = "email_taken"
+    accounts_disabled = "accounts_disabled"
+
+
+class ErrorDetail(BaseModel):
+    code: ApiErrorCode
+    message: str = Field(description="A sentence for a person; the code is what a program should test.")
+    details: dict[str, Any] = Field(default_factory=dict, description="JSON-safe context, e.g. the limit exceeded.")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer, the API's and nginx's alike."""
+
+    error: ErrorDetail
+    request_id: str | None = Field(description="Quote it when reporting a problem; it is in the server's logs.")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "default": {"model": ErrorResponse, "description": "An error, in the shape every error has."},
+}
+"""Added to every router, so each route documents the error shape (and FastAPI's own 422 schema,
+which is not what this API answers, is not advertised)."""
+
+
+def error_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=` for the error statuses it names, each with the `ErrorResponse` body."""
+    return {status: {"model": ErrorResponse, "description": text} for status, text in descriptions.items()}
+
+
 class DomainError(Exception):
     status_code = 400
-    code = "bad_request"
+    code: ApiErrorCode = ApiErrorCode.bad_request
 
     def __init__(
         self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None,
@@ -49,54 +121,54 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         if code is not None:
-            self.code = code
+            self.code = ApiErrorCode(code)
         self.details = details or {}
         self.headers = headers
 
 
 class NotFound(DomainError):
     status_code = 404
-    code = "not_found"
+    code = ApiErrorCode.not_found
 
 
 class Conflict(DomainError):
     status_code = 409
-    code = "conflict"
+    code = ApiErrorCode.conflict
 
 
 class BadRequest(DomainError):
     status_code = 400
-    code = "bad_request"
+    code = ApiErrorCode.bad_request
 
 
 class Unauthorized(DomainError):
     status_code = 401
-    code = "not_authenticated"
+    code = ApiErrorCode.not_authenticated
 
 
 class Forbidden(DomainError):
     status_code = 403
-    code = "forbidden"
+    code = ApiErrorCode.forbidden
 
 
 class TooManyRequests(DomainError):
     status_code = 429
-    code = "rate_limited"
+    code = ApiErrorCode.rate_limited
 
 
 class PayloadTooLarge(DomainError):
     status_code = 413
-    code = ErrorCode.too_large.value
+    code = ApiErrorCode.too_large
 
 
 class UnsupportedMedia(DomainError):
     status_code = 415
-    code = ErrorCode.unsupported_media.value
+    code = ApiErrorCode.unsupported_media
 
 
 class UnprocessableMedia(DomainError):
     status_code = 422
-    code = ErrorCode.corrupt_media.value
+    code = ApiErrorCode.corrupt_media
 
 
 def from_analysis_error(exc: AnalysisError) -> DomainError:
@@ -105,9 +177,18 @@ def from_analysis_error(exc: AnalysisError) -> DomainError:
     return cls(exc.message, code=exc.code.value, details=exc.details)
 
 
-def error_body(request: Request, code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+_HTTP_CODES = {
+    401: ApiErrorCode.not_authenticated, 403: ApiErrorCode.forbidden, 404: ApiErrorCode.not_found,
+    405: ApiErrorCode.method_not_allowed, 413: ApiErrorCode.too_large, 429: ApiErrorCode.rate_limited,
+}
+"""Starlette's own HTTP errors in the API's codes (anything else: bad_request or internal)."""
+
+
+def error_body(
+    request: Request, code: ApiErrorCode, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
-        "error": {"code": code, "message": message, "details": jsonable_encoder(details or {})},
+        "error": {"code": code.value, "message": message, "details": jsonable_encoder(details or {})},
         "request_id": getattr(request.state, "request_id", None),
     }
 
@@ -122,13 +203,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
-        body = error_body(request, "validation_error", "The request is not valid.", {"errors": errors})
+        body = error_body(request, ApiErrorCode.validation_error, "The request is not valid.", {"errors": errors})
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        code = _HTTP_CODES.get(exc.status_code) or (
+            ApiErrorCode.internal if exc.status_code >= 500 else ApiErrorCode.bad_request
+        )
         message = exc.detail if isinstance(exc.detail, str) else "The request failed."
         return JSONResponse(
             error_body(request, code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
@@ -138,7 +220,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # Pool exhausted, or the database restarting or unreachable: the client may retry; not a bug.
         request_id = getattr(request.state, "request_id", None)
         logger.warning("database unavailable: %s", exc, extra={"request_id": request_id})
-        body = error_body(request, "service_unavailable", "The service is busy or restarting; try again shortly.")
+        body = error_body(request, ApiErrorCode.unavailable, "The service is busy or restarting; try again shortly.")
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
     for database_error in (sqlalchemy_exc.TimeoutError, sqlalchemy_exc.OperationalError, sqlalchemy_exc.InterfaceError):
@@ -147,5 +229,5 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
-        body = error_body(request, "internal", "An internal error occurred; it has been logged.")
+        body = error_body(request, ApiErrorCode.internal, "An internal error occurred; it has been logged.")
         return JSONResponse(body, status_code=500)

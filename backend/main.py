@@ -19,7 +19,7 @@ from backend.accounts.deps import limit_requests
 from backend.accounts.ratelimit import RateLimiter
 from backend.accounts.routes import router as accounts_router
 from backend.db import Database
-from backend.errors import install_error_handlers
+from backend.errors import ERROR_RESPONSES, install_error_handlers
 from backend.health.routes import metrics_router
 from backend.health.routes import router as health_router
 from backend.jobs import service as job_service
@@ -117,12 +117,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     rate_limited = [Depends(limit_requests)]
-    app.include_router(jobs_router, dependencies=rate_limited)
-    app.include_router(live_router, dependencies=rate_limited)
-    app.include_router(accounts_router, dependencies=rate_limited)
-    app.include_router(health_router)
+    app.include_router(jobs_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
+    app.include_router(live_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
+    app.include_router(accounts_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
+    app.include_router(health_router, responses=ERROR_RESPONSES)
 
-    app.include_router(metrics_router)
+    app.include_router(metrics_router, responses=ERROR_RESPONSES)
 
     if settings.CORS_ORIGINS:
         app.add_middleware(

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 RESULT_SCHEMA_VERSION = "2.0"
 
@@ -169,10 +170,18 @@ class SampledFrame(BaseModel):
     face_count: int = 0
 
 
+Box = Annotated[
+    tuple[float, float, float, float],
+    # An array of four numbers rather than JSON Schema's tuple form (prefixItems): the generated
+    # TypeScript client turns a tuple into number[] on responses, which no longer fits its own type.
+    WithJsonSchema({"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}),
+]
+
+
 class Face(BaseModel):
     frame_index: int
     timestamp_seconds: float
-    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in original frame pixels.")
+    box: Box = Field(description="x1, y1, x2, y2 in original frame pixels.")
     detector_probability: float
     track_id: int
     p_fake: float = Field(description="Calibrated probability that this face is manipulated.")

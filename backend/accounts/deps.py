@@ -12,7 +12,8 @@ import math
 from functools import cache
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request, Response, Security
+from fastapi.security import APIKeyCookie, APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.accounts import service
 from backend.accounts.network import address_key, client_address
@@ -32,6 +33,24 @@ CSRF_HEADER = "x-csrf-token"
 JOB_TOKEN_HEADER = "x-job-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BEARER = {"WWW-Authenticate": "Bearer"}
+
+# The credentials as OpenAPI security schemes, so generated clients and "Try it out" can send them.
+# auto_error=False: `get_caller` reads the headers itself and decides what is an error.
+_BEARER_SCHEME = HTTPBearer(
+    auto_error=False, scheme_name="Bearer", description="An access token from sign-in, or an API key (dsk_...)."
+)
+_JOB_TOKEN_HEADER_SCHEME = APIKeyHeader(
+    name="X-Job-Token", auto_error=False, scheme_name="JobToken",
+    description="A job's access_token (from its submission); several comma-separated for lists.",
+)
+_JOB_TOKEN_QUERY_SCHEME = APIKeyQuery(
+    name="token", auto_error=False, scheme_name="JobTokenQuery",
+    description="A job's access_token as ?token=, for <img> and EventSource URLs that cannot send headers.",
+)
+_SESSION_COOKIE_SCHEME = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, scheme_name="SessionCookie",
+    description="The browser's session; changes also need the X-CSRF-Token header.",
+)
 
 
 @cache
@@ -72,9 +91,16 @@ def _job_tokens(request: Request) -> tuple[str, ...]:
 
 
 def get_caller(
-    request: Request, response: Response, session: SessionDep, settings: SettingsDep, database: DatabaseDep
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep, database: DatabaseDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER_SCHEME)] = None,
+    _job_token: Annotated[str | None, Security(_JOB_TOKEN_HEADER_SCHEME)] = None,
+    _job_token_query: Annotated[str | None, Security(_JOB_TOKEN_QUERY_SCHEME)] = None,
+    _session_cookie: Annotated[str | None, Security(_SESSION_COOKIE_SCHEME)] = None,
 ) -> Caller:
-    """The caller of this request; raises 401 only for a bad `Authorization` header."""
+    """The caller of this request; raises 401 only for a bad `Authorization` header.
+
+    The `_` parameters only declare the security schemes; the request is read below, where several
+    job tokens and a session's CSRF rule are handled."""
     peer = request.client.host if request.client else None
     address = client_address(peer, request.headers.get("x-forwarded-for"), settings.TRUSTED_PROXIES)
     tokens = _job_tokens(request)

@@ -29,16 +29,16 @@ from backend.accounts.schemas import (
 )
 from backend.accounts.security import csrf_token
 from backend.deps import SessionDep, SettingsDep
-from backend.errors import NotFound
+from backend.errors import NotFound, error_responses
 from backend.settings import AuthMode, Settings
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
-_AUTH_ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": "Not signed in, or the credentials are invalid, expired or revoked."},
-    403: {"description": "A cookie-authenticated change without the X-CSRF-Token header."},
-    429: {"description": "Too many attempts; Retry-After says when to try again."},
-}
+_AUTH_ERRORS = error_responses({
+    401: "Not signed in, or the credentials are invalid, expired or revoked.",
+    403: "A cookie-authenticated change without the X-CSRF-Token header.",
+    429: "Too many attempts; Retry-After says when to try again.",
+})
 
 
 def _accounts_enabled(settings: Settings) -> None:
@@ -74,7 +74,7 @@ def auth_config(settings: SettingsDep, caller: CallerDep) -> AuthConfig:
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=LoginResult,
-             responses={400: {"description": "Invalid email or weak password."}, 409: {"description": "Email taken."},
+             responses={**error_responses({400: "Invalid email or weak password.", 409: "Email taken."}),
                         **_AUTH_ERRORS})
 def register(
     body: Credentials, response: Response, session: SessionDep, settings: SettingsDep, caller: CallerDep,
@@ -145,7 +145,7 @@ def create_api_key(body: ApiKeyCreate, session: SessionDep, caller: UserCallerDe
 
 
 @router.delete("/account/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={404: {"description": "No such key."}, **_AUTH_ERRORS})
+               responses={**error_responses({404: "No such key."}), **_AUTH_ERRORS})
 def revoke_api_key(key_id: str, session: SessionDep, caller: UserCallerDep) -> Response:
     """Revoke an API key at once."""
     assert caller.user is not None

@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from backend.db import Database
 from backend.deps import DatabaseDep, MetricsDep, SettingsDep, StorageDep
-from backend.errors import DomainError
+from backend.errors import ApiErrorCode, DomainError
 from backend.health.workers import WorkerRegistry
 from backend.settings import Settings
 
@@ -38,7 +38,7 @@ class Health(BaseModel):
 
 class MetricsForbidden(DomainError):
     status_code = 403
-    code = "forbidden"
+    code = ApiErrorCode.forbidden
 
 
 @router.get("/live", response_model=Health)

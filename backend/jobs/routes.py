@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from backend.accounts import service as accounts_service
 from backend.accounts.deps import JobCallerDep, UploaderDep, UploadLimitsDep, VisibleJobDep
 from backend.accounts.security import new_job_token
 from backend.deps import JobQueueDep, MetricsDep, SessionDep, SettingsDep, StorageDep
-from backend.errors import NotFound, from_analysis_error
+from backend.errors import NotFound, error_responses, from_analysis_error
 from backend.jobs import service
 from backend.jobs.models import Job, JobState
 from backend.jobs.schemas import JobCreated, JobError, JobLinks, JobList, JobPublic
@@ -22,9 +24,18 @@ from backend.jobs.service import AcceptedMedia
 from backend.jobs.upload import receive_upload
 from backend.retention import quota
 from backend.settings import AuthMode
-from ml.contracts import AnalysisError, MediaInfo, Stage
+from ml.contracts import (
+    RESULT_SCHEMA_VERSION,
+    AnalysisError,
+    AnalysisResult,
+    ErrorCode,
+    MediaInfo,
+    MediaKind,
+    Stage,
+)
 from ml.media import probe
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["jobs"])
 
 _UPLOAD_BODY: dict[str, Any] = {
@@ -41,13 +52,15 @@ _UPLOAD_BODY: dict[str, Any] = {
         },
     }
 }
-_UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Malformed multipart body."},
-    413: {"description": "The file is larger than MAX_UPLOAD_BYTES."},
-    415: {"description": "Not an accepted image or video type; details.accepted lists them."},
-    422: {"description": "Empty, truncated or corrupt media, or over a media limit named in details.limit."},
-    507: {"description": "The storage quota is reached or the disk is nearly full; try again later."},
-}
+_UPLOAD_ERRORS = error_responses({
+    400: "Malformed multipart body.",
+    413: "The file is larger than MAX_UPLOAD_BYTES.",
+    415: "Not an accepted image or video type; details.accepted lists them.",
+    422: "Empty, truncated or corrupt media, or over a media limit named in details.limit.",
+    429: "Too many requests or uploads today; Retry-After says when to try again.",
+    507: "The storage quota is reached or the disk is nearly full; try again later.",
+})
+_NO_JOB = error_responses({404: "No such job, or not yours to see."})
 
 
 async def accept_upload(
@@ -86,19 +99,32 @@ def links(job_id: str) -> JobLinks:
     return JobLinks(self=base, artifacts=f"{base}/artifacts/", report=f"{base}/artifacts/report.json")
 
 
+def stored_result(job: Job) -> AnalysisResult | None:
+    """The job's result; None for one stored under an older, incompatible result schema (logged), so
+    one old row never turns a listing into a 500."""
+    if not job.result:
+        return None
+    try:
+        return AnalysisResult.model_validate(job.result)
+    except ValidationError:
+        logger.warning("stored result does not match result schema %s", RESULT_SCHEMA_VERSION,
+                       extra={"job_id": job.id, "schema_version": job.result.get("schema_version")})
+        return None
+
+
 def to_public(session: Session, job: Job) -> JobPublic:
     error = (
-        JobError(code=job.error_code, message=job.error_message or "", details=job.error_details or {})
+        JobError(code=ErrorCode(job.error_code), message=job.error_message or "", details=job.error_details or {})
         if job.error_code
         else None
     )
     return JobPublic(
         id=job.id, state=JobState(job.state), stage=Stage(job.stage) if job.stage else None,
-        progress=job.progress, kind=job.kind,
+        progress=job.progress, kind=MediaKind(job.kind),
         media_format=job.media_format, original_filename=job.original_filename, size_bytes=job.size_bytes,
         sha256=job.sha256, media=MediaInfo.model_validate(job.media_info) if job.media_info else None,
         queue_position=service.queue_position(session, job), attempts=job.attempts, reused_from=job.reused_from,
-        error=error, result=job.result, created_at=job.created_at, started_at=job.started_at,
+        error=error, result=stored_result(job), created_at=job.created_at, started_at=job.started_at,
         finished_at=job.finished_at, updated_at=job.updated_at, links=links(job.id),
     )
 
@@ -163,7 +189,7 @@ def list_jobs(
     return JobList(items=[to_public(session, job) for job in items], total=total, limit=limit, offset=offset)
 
 
-@router.get("/jobs/{job_id}", response_model=JobPublic, responses={404: {"description": "No such job."}})
+@router.get("/jobs/{job_id}", response_model=JobPublic, responses=_NO_JOB)
 def get_job(job: VisibleJobDep, session: SessionDep) -> JobPublic:
     """A job's state, stage, progress, queue position, error and result."""
     return to_public(session, job)
@@ -173,7 +199,7 @@ def get_job(job: VisibleJobDep, session: SessionDep) -> JobPublic:
     "/jobs/{job_id}", response_model=JobPublic,
     responses={
         204: {"description": "The finished job and its files were deleted."},
-        404: {"description": "No such job."},
+        **_NO_JOB,
     },
 )
 def delete_job(visible: VisibleJobDep, session: SessionDep, storage: StorageDep) -> JobPublic | Response:
@@ -188,7 +214,10 @@ def delete_job(visible: VisibleJobDep, session: SessionDep, storage: StorageDep)
 @router.get(
     "/jobs/{job_id}/artifacts/{name}",
     response_class=FileResponse,
-    responses={200: {"content": {"image/png": {}, "application/json": {}}}, 404: {"description": "No such artifact."}},
+    responses={
+        200: {"content": {"image/png": {}, "application/json": {}}},
+        **error_responses({404: "No such job or artifact."}),
+    },
 )
 def get_artifact(job: VisibleJobDep, name: str, storage: StorageDep) -> FileResponse:
     """An overlay image, frame or the JSON report (report.json) of a job."""

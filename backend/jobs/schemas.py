@@ -8,11 +8,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.jobs.models import JobState
-from ml.contracts import MediaInfo, Stage
+from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, MediaKind, Stage
 
 
 class JobError(BaseModel):
-    code: str = Field(description="no_face_found, corrupt_media, unsupported_media, too_long, timeout or internal.")
+    code: ErrorCode = Field(description="Why the job failed; the media's fault unless `timeout` or `internal`.")
     message: str
     details: dict[str, Any] = Field(default_factory=dict)
 
@@ -30,7 +30,7 @@ class JobPublic(BaseModel):
     state: JobState
     stage: Stage | None
     progress: float = Field(description="Percent, 0-100.")
-    kind: str = Field(description="'image' or 'video', detected from the file's bytes.")
+    kind: MediaKind = Field(description="Detected from the file's bytes, never from its name.")
     media_format: str
     original_filename: str | None
     size_bytes: int
@@ -40,7 +40,7 @@ class JobPublic(BaseModel):
     attempts: int
     reused_from: str | None = Field(description="Id of the job whose stored result was reused, if any.")
     error: JobError | None
-    result: dict[str, Any] | None = Field(description="The AnalysisResult JSON once the job has one.")
+    result: AnalysisResult | None = Field(description="What the analysis found, once it ran.")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -10,6 +10,7 @@ from fastapi.sse import EventSourceResponse
 
 from backend.accounts.deps import VisibleJobDep
 from backend.deps import DatabaseDep, SettingsDep
+from backend.errors import error_responses
 from backend.live.schemas import JobEvent
 from backend.live.stream import job_events
 
@@ -31,7 +32,7 @@ VisibleJobId = Annotated[str, Depends(visible_job_id)]
 @router.get(
     "/jobs/{job_id}/events",
     response_class=EventSourceResponse,
-    responses={404: {"description": "No such job."}},
+    responses=error_responses({404: "No such job, or not yours to see."}),
 )
 async def stream_job_events(
     job_id: VisibleJobId, database: DatabaseDep, settings: SettingsDep

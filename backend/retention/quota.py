@@ -15,13 +15,13 @@ from pathlib import Path
 
 from starlette.requests import Request
 
-from backend.errors import DomainError
+from backend.errors import ApiErrorCode, DomainError
 from backend.settings import Settings
 
 
 class InsufficientStorage(DomainError):
     status_code = 507
-    code = "insufficient_storage"
+    code = ApiErrorCode.insufficient_storage
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,8 @@
 """Write the API's OpenAPI schema as stable JSON for the frontend's generated client.
 
 Run by `npm run gen:api` / `npm run check:api` with the repository's `.venv/bin/python`; it builds
-the FastAPI app without serving it. The result contract (`ml.contracts.AnalysisResult`) is added to
-the components when the API does not reference it itself, so the client's result types are
-generated from the same Python source as the pipeline's, never written by hand.
+the FastAPI app without serving it. The schema is exactly what the API serves at /api/openapi.json:
+the result contract (`ml.contracts.AnalysisResult`) is in it because `JobPublic.result` is typed.
 """
 
 from __future__ import annotations
@@ -21,15 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def build_schema() -> dict[str, Any]:
     sys.path.insert(0, str(REPO_ROOT))
     from backend import main
-    from ml.contracts import AnalysisResult
 
-    app = main.create_app() if hasattr(main, "create_app") else main.app
-    schema: dict[str, Any] = app.openapi()
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    extra = AnalysisResult.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
-    for name, definition in extra.pop("$defs", {}).items():
-        components.setdefault(name, definition)
-    components.setdefault("AnalysisResult", extra)
+    schema: dict[str, Any] = main.create_app().openapi()
     return schema
 
 

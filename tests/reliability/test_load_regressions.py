@@ -64,7 +64,7 @@ def test_an_unreachable_database_is_503_with_retry_after(env: dict[str, str]) ->
         upload = client.post("/api/jobs", files={"file": ("a.png", png_bytes(), "image/png")})
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "5"
-    assert response.json()["error"]["code"] == "service_unavailable"
+    assert response.json()["error"]["code"] == "unavailable"
     assert upload.status_code == 503, upload.text
 
 

@@ -16,6 +16,7 @@ from backend.jobs.service import model_sha256
 from backend.queue import MAINTENANCE_QUEUE, REAP_TASK
 from tests.backend.factories import make_job, png_bytes
 from tests.conftest import WorkerProcess, api_client, grant_job_token, make_settings, wait_for
+from tests.openapi import schema_errors
 from tests.worker.support import face_photo, face_video, job, started, submit, wait_final
 
 
@@ -60,6 +61,11 @@ def test_worker_finishes_jobs_with_the_right_outcome(
     broken = wait_final(api, corrupt.id, worker)
     assert broken["state"] == "failed"
     assert broken["error"]["code"] == "corrupt_media"
+
+    # Real jobs' JSON is what the served OpenAPI says it is (generated clients rely on it).
+    document = api.get(api.app.openapi_url).json()  # type: ignore[attr-defined]
+    for body in (face, blank, broken):
+        assert schema_errors(document, "JobPublic", body) == [], body["id"]
 
     # A redelivered message for a finished job changes nothing.
     api.app.state.job_queue.send_analyze(face_id, "images")  # type: ignore[attr-defined]

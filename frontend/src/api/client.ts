@@ -25,6 +25,10 @@ export type Signal = Schemas["Signal"];
 export type Stage = Schemas["Stage"];
 export type ArtifactKind = Schemas["ArtifactKind"];
 export type Limits = Schemas["Limits"];
+/** Every `error.code` the API (and nginx in front of it) answers with. */
+export type ApiErrorCode = Schemas["ApiErrorCode"];
+/** Why a job failed (`job.error.code`). */
+export type JobErrorCode = Schemas["ErrorCode"];
 
 export const FINAL_STATES: ReadonlySet<JobState> = new Set<JobState>(["succeeded", "failed", "canceled"]);
 
@@ -39,10 +43,7 @@ api.use({
 });
 
 /** The API's error body: `{"error": {"code", "message", "details"}, "request_id"}`. */
-export interface ErrorBody {
-  error: { code: string; message: string; details?: Record<string, unknown> };
-  request_id?: string | null;
-}
+export type ErrorBody = Schemas["ErrorResponse"];
 
 /** A failed request, carrying the API's stable error code so pages can explain it in words. */
 export class ApiError extends Error {

@@ -389,6 +389,15 @@ export interface components {
             /** Tracks */
             tracks: components["schemas"]["Track"][];
         };
+        /**
+         * ApiErrorCode
+         * @description Every `error.code` the API answers with: a closed set, so a client can word each one.
+         *
+         *     Includes every job `ErrorCode` (media refused at upload carries the same code as a job that
+         *     failed on it). A new code must be added here: `DomainError` refuses one that is not.
+         * @enum {string}
+         */
+        ApiErrorCode: "no_face_found" | "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal" | "bad_request" | "malformed_multipart" | "missing_file" | "client_disconnected" | "validation_error" | "not_found" | "gone" | "method_not_allowed" | "conflict" | "rate_limited" | "quota_exceeded" | "insufficient_storage" | "unavailable" | "not_authenticated" | "invalid_credentials" | "forbidden" | "csrf_failed" | "invalid_email" | "weak_password" | "email_taken" | "accounts_disabled";
         /** ApiKeyCreate */
         ApiKeyCreate: {
             /**
@@ -445,30 +454,20 @@ export interface components {
             /**
              * Face Rank
              * @description 1 = most suspicious face.
-             * @default null
              */
-            face_rank: number | null;
+            face_rank?: number | null;
             kind: components["schemas"]["ArtifactKind"];
             /**
              * Name
              * @description File name under the job's artifact folder, e.g. 'gradcam_0.png'.
              */
             name: string;
-            /**
-             * P Fake
-             * @default null
-             */
-            p_fake: number | null;
-            /**
-             * Timestamp Seconds
-             * @default null
-             */
-            timestamp_seconds: number | null;
-            /**
-             * Track Id
-             * @default null
-             */
-            track_id: number | null;
+            /** P Fake */
+            p_fake?: number | null;
+            /** Timestamp Seconds */
+            timestamp_seconds?: number | null;
+            /** Track Id */
+            track_id?: number | null;
         };
         /**
          * ArtifactKind
@@ -496,18 +495,47 @@ export interface components {
             /** Password */
             password: string;
         };
+        /**
+         * ErrorCode
+         * @description Stable machine-readable failure codes, shared by the API's 4xx answers and failed jobs.
+         * @enum {string}
+         */
+        ErrorCode: "no_face_found" | "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal";
+        /** ErrorDetail */
+        ErrorDetail: {
+            code: components["schemas"]["ApiErrorCode"];
+            /**
+             * Details
+             * @description JSON-safe context, e.g. the limit exceeded.
+             */
+            details?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Message
+             * @description A sentence for a person; the code is what a program should test.
+             */
+            message: string;
+        };
+        /**
+         * ErrorResponse
+         * @description The body of every error answer, the API's and nginx's alike.
+         */
+        ErrorResponse: {
+            error: components["schemas"]["ErrorDetail"];
+            /**
+             * Request Id
+             * @description Quote it when reporting a problem; it is in the server's logs.
+             */
+            request_id: string | null;
+        };
         /** Face */
         Face: {
             /**
              * Box
              * @description x1, y1, x2, y2 in original frame pixels.
              */
-            box: [
-                number,
-                number,
-                number,
-                number
-            ];
+            box: number[];
             /** Detector Probability */
             detector_probability: number;
             /** Frame Index */
@@ -520,9 +548,8 @@ export interface components {
             /**
              * P Synthetic
              * @description Calibrated probability that this face is generated whole; None without that head.
-             * @default null
              */
-            p_synthetic: number | null;
+            p_synthetic?: number | null;
             /** Timestamp Seconds */
             timestamp_seconds: number;
             /** Track Id */
@@ -540,11 +567,6 @@ export interface components {
             /** Status */
             status: string;
         };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
-        };
         /** JobCreated */
         JobCreated: {
             /**
@@ -561,11 +583,8 @@ export interface components {
         };
         /** JobError */
         JobError: {
-            /**
-             * Code
-             * @description no_face_found, corrupt_media, unsupported_media, too_long, timeout or internal.
-             */
-            code: string;
+            /** @description Why the job failed; the media's fault unless `timeout` or `internal`. */
+            code: components["schemas"]["ErrorCode"];
             /** Details */
             details?: {
                 [key: string]: unknown;
@@ -636,11 +655,8 @@ export interface components {
             finished_at: string | null;
             /** Id */
             id: string;
-            /**
-             * Kind
-             * @description 'image' or 'video', detected from the file's bytes.
-             */
-            kind: string;
+            /** @description Detected from the file's bytes, never from its name. */
+            kind: components["schemas"]["MediaKind"];
             links: components["schemas"]["JobLinks"];
             media: components["schemas"]["MediaInfo"] | null;
             /** Media Format */
@@ -657,13 +673,8 @@ export interface components {
              * @description 1 = next to run; only while queued.
              */
             queue_position: number | null;
-            /**
-             * Result
-             * @description The AnalysisResult JSON once the job has one.
-             */
-            result: {
-                [key: string]: unknown;
-            } | null;
+            /** @description What the analysis found, once it ran. */
+            result: components["schemas"]["AnalysisResult"] | null;
             /**
              * Reused From
              * @description Id of the job whose stored result was reused, if any.
@@ -797,15 +808,13 @@ export interface components {
             /**
              * Catch Rate
              * @description Share of manipulated media flagged at `threshold` on sources not used to fit it.
-             * @default null
              */
-            catch_rate: number | null;
+            catch_rate?: number | null;
             /**
              * False Alarm Rate
              * @description Share of real media flagged at `threshold` on sources not used to fit it.
-             * @default null
              */
-            false_alarm_rate: number | null;
+            false_alarm_rate?: number | null;
             /**
              * Inconclusive Threshold
              * @description Scores at or above it and below `threshold`: inconclusive. Equal to `threshold` when there is no inconclusive band.
@@ -817,9 +826,8 @@ export interface components {
             /**
              * Target False Alarm Rate
              * @description The largest share of real media the threshold was allowed to flag when fitted.
-             * @default null
              */
-            target_false_alarm_rate: number | null;
+            target_false_alarm_rate?: number | null;
             /**
              * Threshold
              * @description Scores at or above it: signs of manipulation.
@@ -896,11 +904,8 @@ export interface components {
             max_p_fake: number;
             /** Score */
             score: number;
-            /**
-             * Synthetic Score
-             * @default null
-             */
-            synthetic_score: number | null;
+            /** Synthetic Score */
+            synthetic_score?: number | null;
             /** Track Id */
             track_id: number;
         };
@@ -916,19 +921,6 @@ export interface components {
             /** Id */
             id: string;
             tier: components["schemas"]["Tier"];
-        };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
         };
     };
     responses: never;
@@ -962,21 +954,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description A cookie-authenticated change without the X-CSRF-Token header. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Too many attempts; Retry-After says when to try again. */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -1007,22 +1014,17 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description A cookie-authenticated change without the X-CSRF-Token header. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many attempts; Retry-After says when to try again. */
@@ -1030,7 +1032,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -1057,29 +1070,26 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description A cookie-authenticated change without the X-CSRF-Token header. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description No such key. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many attempts; Retry-After says when to try again. */
@@ -1087,7 +1097,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -1124,35 +1145,63 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description The file is larger than MAX_UPLOAD_BYTES. */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Not an accepted image or video type; details.accepted lists them. */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Empty, truncated or corrupt media, or over a media limit named in details.limit. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests or uploads today; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description The storage quota is reached or the disk is nearly full; try again later. */
             507: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -1189,35 +1238,63 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description The file is larger than MAX_UPLOAD_BYTES. */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Not an accepted image or video type; details.accepted lists them. */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Empty, truncated or corrupt media, or over a media limit named in details.limit. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests or uploads today; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description The storage quota is reached or the disk is nearly full; try again later. */
             507: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -1237,6 +1314,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuthConfig"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1268,22 +1354,17 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description A cookie-authenticated change without the X-CSRF-Token header. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many attempts; Retry-After says when to try again. */
@@ -1291,7 +1372,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -1316,21 +1408,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description A cookie-authenticated change without the X-CSRF-Token header. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Too many attempts; Retry-After says when to try again. */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -1357,21 +1464,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description A cookie-authenticated change without the X-CSRF-Token header. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Too many attempts; Retry-After says when to try again. */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -1402,36 +1524,35 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Not signed in, or the credentials are invalid, expired or revoked. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description A cookie-authenticated change without the X-CSRF-Token header. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Email taken. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many attempts; Retry-After says when to try again. */
@@ -1439,7 +1560,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -1459,6 +1591,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1490,6 +1631,15 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     list_jobs_api_jobs_get: {
@@ -1513,13 +1663,13 @@ export interface operations {
                     "application/json": components["schemas"]["JobList"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description An error, in the shape every error has. */
+            default: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1557,35 +1707,63 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description The file is larger than MAX_UPLOAD_BYTES. */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Not an accepted image or video type; details.accepted lists them. */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Empty, truncated or corrupt media, or over a media limit named in details.limit. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests or uploads today; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description The storage quota is reached or the disk is nearly full; try again later. */
             507: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -1609,20 +1787,22 @@ export interface operations {
                     "application/json": components["schemas"]["JobPublic"];
                 };
             };
-            /** @description No such job. */
+            /** @description No such job, or not yours to see. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description An error, in the shape every error has. */
+            default: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1654,20 +1834,22 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description No such job. */
+            /** @description No such job, or not yours to see. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description An error, in the shape every error has. */
+            default: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1694,20 +1876,22 @@ export interface operations {
                     "image/png": unknown;
                 };
             };
-            /** @description No such artifact. */
+            /** @description No such job or artifact. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description An error, in the shape every error has. */
+            default: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1732,20 +1916,22 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
-            /** @description No such job. */
+            /** @description No such job, or not yours to see. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/event-stream": components["schemas"]["ErrorResponse"];
+                };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description An error, in the shape every error has. */
+            default: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "text/event-stream": components["schemas"]["ErrorResponse"];
                 };
             };
         };

@@ -16,6 +16,9 @@ from backend.accounts.security import issue_access_token
 from backend.db import utcnow
 from backend.jobs.models import Job, JobState
 from tests.backend.accounts.conftest import Account, actor, register, settings_of, upload
+from tests.backend.factories import make_result
+
+SECRET = "only-for-the-owner"
 
 JOB_ROUTES = [
     ("GET", "/api/jobs/{id}"),
@@ -41,10 +44,11 @@ def owned_job(app: FastAPI) -> OwnedJob:
     job_id, token = created.json()["id"], created.json()["access_token"]
     with app.state.database.session() as session:
         job = session.get(Job, job_id)
-        job.state, job.progress, job.result = JobState.succeeded, 100.0, {"label": "real", "notes": []}
+        job.state, job.progress = JobState.succeeded, 100.0
+        job.result = {**make_result().model_dump(mode="json"), "notes": [SECRET]}
     directory = settings_of(app).storage_dir / "artifacts" / job_id
     directory.mkdir(parents=True)
-    (directory / "report.json").write_text('{"label": "real"}')
+    (directory / "report.json").write_text(f'{{"notes": ["{SECRET}"]}}')
     return OwnedJob(job_id, token, owner)
 
 
@@ -100,7 +104,7 @@ def test_every_job_route_gives_intruders_nothing(app: FastAPI, owned_job: OwnedJ
             assert response.status_code == expected, (who, method, route, response.text)  # type: ignore[attr-defined]
             body = response.text  # type: ignore[attr-defined]
             assert owned_job.id not in body or expected == 404 and '"job_id"' in body, (who, route)
-            assert "real" not in body, (who, route)
+            assert SECRET not in body, (who, route)
             assert "succeeded" not in body, (who, route)
         listing = client.get("/api/jobs", headers=headers)
         assert listing.status_code in (200, 401), who
@@ -123,7 +127,7 @@ def test_the_owner_and_the_token_holder_get_the_job_on_every_route(app: FastAPI,
         for method, route in JOB_ROUTES[:3]:
             response = request(method, route)
             assert response.status_code == 200, (who, route, response.text)  # type: ignore[attr-defined]
-            assert ("succeeded" if route.endswith("events") else "real") in response.text, (who, route)  # type: ignore[attr-defined]
+            assert ("succeeded" if route.endswith("events") else SECRET) in response.text, (who, route)  # type: ignore[attr-defined]
     # And the owner's history lists it, for a script as for the browser.
     listed = actor(app).get("/api/jobs", headers={"Authorization": f"Bearer {key}"}).json()
     assert [item["id"] for item in listed["items"]] == [owned_job.id]

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from backend.accounts.security import new_job_token
 from backend.jobs.models import Job, JobState
 from backend.settings import Settings
-from tests.backend.factories import jpeg_bytes, make_job, mp4_bytes, png_bytes
+from tests.backend.factories import jpeg_bytes, make_job, make_result, mp4_bytes, png_bytes
 from tests.conftest import broker_messages
 
 
@@ -137,7 +137,7 @@ def test_same_file_reuses_the_stored_result_unless_forced(client: TestClient, se
     with client.app.state.database.session() as session:  # type: ignore[attr-defined]
         job = session.get(Job, first_id)
         job.state = JobState.succeeded
-        job.result = {"score": 0.1, "label": "real", "notes": []}
+        job.result = make_result(score=0.1).model_dump(mode="json")
     artifacts = settings.storage_dir / "artifacts" / first_id
     artifacts.mkdir(parents=True)
     (artifacts / "report.json").write_text("{}")

@@ -43,7 +43,7 @@ EXIT_CANNOT_START = 4
 
 DELEGATES: dict[str, tuple[str, ...]] = {
     "train": ("ml.train", "ml.train.__main__"),
-    "evaluate": ("ml.evaluate",),
+    "evaluate": ("ml.evaluate", "ml.evaluate.__main__"),
 }
 """Subcommands owned by other modules: `deepscreen NAME ARGS` calls the first `main(ARGS)` found."""
 

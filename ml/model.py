@@ -46,6 +46,16 @@ class ModelConfig(BaseModel):
     version: str = "untrained"
     operating_points: tuple[OperatingPoint, ...] = ()
     """Calibrated three-outcome thresholds per signal, media kind and aggregation (`ml.aggregate.decide`)."""
+    synthetic_head: str | None = None
+    """Where the synthetic-face head (tensors `synthetic_head.*`) was fitted; None: the checkpoint has none."""
+
+    @property
+    def signals(self) -> tuple[Signal, ...]:
+        return (Signal.face_manipulation, Signal.synthetic_face) if self.synthetic_head else (Signal.face_manipulation,)
+
+    def points(self, kind: MediaKind, aggregation: Aggregation) -> dict[Signal, OperatingPoint]:
+        """The operating point of every signal this checkpoint has, as `ml.aggregate.decide` takes them."""
+        return {signal: self.operating_point(signal, kind, aggregation) for signal in self.signals}
 
     def operating_point(self, signal: Signal, kind: MediaKind, aggregation: Aggregation) -> OperatingPoint:
         """The calibrated point for this signal, media kind and aggregation.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +28,8 @@ from ml.contracts import (
     AnalysisResult,
     Artifact,
     Face,
+    MediaInfo,
+    MediaKind,
     ModelInfo,
     ProgressCallback,
     SampledFrame,
@@ -106,6 +108,7 @@ class Pipeline:
         *,
         progress: ProgressCallback | None = None,
         artifacts_dir: Path | None = None,
+        decoded: tuple[MediaInfo, list[DecodedFrame]] | None = None,
     ) -> AnalysisResult:
         """Analyse one image or video. Artifacts (Grad-CAM PNGs) are written only with `artifacts_dir`."""
         config = self.config
@@ -120,12 +123,15 @@ class Pipeline:
             yield
             seconds[name.value] = round(time.perf_counter() - begin, 4)
 
-        path = Path(path)
-        with stage(Stage.probing):
-            info = probe(path, config.limits)
-        with stage(Stage.sampling):
-            frames = sample_media(path, info, config.frames, skip_b_frames=config.skip_b_frames,
-                                  threads=config.decode_threads)
+        if decoded is not None:  # `run_frames`: the frames are already decoded
+            info, frames = decoded
+        else:
+            path = Path(path)
+            with stage(Stage.probing):
+                info = probe(path, config.limits)
+            with stage(Stage.sampling):
+                frames = sample_media(path, info, config.frames, skip_b_frames=config.skip_b_frames,
+                                      threads=config.decode_threads)
         with stage(Stage.detecting):
             per_frame = self._detect(frames)
             located = [(frame, detection) for frame, detections in zip(frames, per_frame, strict=True)
@@ -152,8 +158,7 @@ class Pipeline:
                 for (frame, detection), track, p in zip(located, track_ids, scores.p_fake, strict=True)
             ]
             tracks = score_tracks(faces, config.aggregation)
-            points = {Signal.face_manipulation: self.model.config.operating_point(
-                Signal.face_manipulation, info.kind, config.aggregation)}
+            points = self.model.config.points(info.kind, config.aggregation)
             decision = decide(
                 faces, tracks, points=points, sampled_frames=len(frames),
                 min_track_faces=config.min_track_faces, disagreement_std=config.disagreement_std,
@@ -206,6 +211,24 @@ class Pipeline:
             artifacts=artifacts,
             notes=notes,
         )
+
+    def run_frames(self, frames: Sequence[np.ndarray], timestamps: Sequence[float], *,
+                   progress: ProgressCallback | None = None, artifacts_dir: Path | None = None) -> AnalysisResult:
+        """Analyse a sequence of decoded RGB frames as one video (e.g. a data set's frames folder).
+
+        The same detect → crop → classify → tracks → decide as `run`; with more frames than
+        `config.frames`, the centres of `config.frames` equal segments are taken, as a video is sampled.
+        """
+        if not frames or len(frames) != len(timestamps):
+            raise ValueError("run_frames needs one timestamp per frame and at least one frame.")
+        count = min(len(frames), self.config.frames)
+        chosen = [int((i + 0.5) * len(frames) / count) for i in range(count)]
+        height, width = frames[0].shape[:2]
+        duration = float(timestamps[-1] - timestamps[0]) if len(frames) > 1 else None
+        info = MediaInfo(kind=MediaKind.video, format="frames", width=width, height=height,
+                         duration_seconds=duration, frame_count=len(frames))
+        decoded = [DecodedFrame(i, float(timestamps[j]), frames[j]) for i, j in enumerate(chosen)]
+        return self.run(Path(), progress=progress, artifacts_dir=artifacts_dir, decoded=(info, decoded))
 
     def _detect(self, frames: list[DecodedFrame]) -> list[list[Detection]]:
         """Faces per frame, most probable first, at most `max_faces_per_frame` each."""

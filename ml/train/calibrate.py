@@ -1,4 +1,11 @@
-"""Temperature scaling and the decision threshold, both fitted on the validation split only.
+"""Temperature scaling, the single-frame threshold, and the calibrated operating points.
+
+`python -m ml.train.calibrate --scores runs/eval/scores.json --checkpoint CKPT --out-checkpoint NEW
+--report runs/calibration` fits the three-outcome operating points (bottom of this module) from
+the face scores `python -m ml.evaluate` stored, per signal, media kind and aggregation, with
+leave-one-source-out figures, and writes them into a NEW checkpoint's metadata.
+
+Single frames (training's validation split):
 
 Temperature scaling (Guo et al., 2017) divides logits by one scalar T fitted by minimising the
 validation log loss: it changes probabilities, not the ranking (AUC is unchanged). The threshold
@@ -9,9 +16,14 @@ balance of the validation set, and (given each sample's data set) every data set
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import torch
 from sklearn.metrics import roc_curve
+
+from ml.contracts import Aggregation, MediaKind, OperatingPoint, Signal
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, max_iter: int = 200) -> float:
@@ -49,3 +61,286 @@ def balanced_accuracy_threshold(
     finite = np.isfinite(thresholds)
     best = int(np.argmax(np.where(finite, tpr - fpr, -np.inf)))
     return float(np.clip(thresholds[best], 1e-6, 1 - 1e-6))
+
+
+# --- operating points: thresholds with a stated false-alarm rate, checked on unseen sources -----
+
+MANIPULATED_FALSE_ALARM = 0.05
+"""Largest share of real media of any fitting source that the "manipulated" threshold may flag."""
+INCONCLUSIVE_FALSE_ALARM = 0.15
+"""The inconclusive band starts where 15 % of real media would be flagged: below it, "no signs found"
+is said of 85 % of real media or more; between the two, the tool says it cannot tell."""
+MIN_FIT_REALS = 20
+"""A source with fewer real items is only measured, never fitted on (one real clip is no quantile)."""
+EVAL_ONLY_SOURCES = frozenset({"clips"})
+"""The data protocol: the shared clips are for evaluation only, never fitted on."""
+
+
+@dataclass(frozen=True)
+class SourceScores:
+    """File scores of one source under one (signal, media kind, aggregation); None: no face."""
+
+    source: str
+    real: np.ndarray
+    fake: np.ndarray
+
+
+def threshold_for_rate(reals: np.ndarray, rate: float) -> float:
+    """The lowest threshold flagging (score >= threshold) at most `rate` of `reals`."""
+    ordered = np.sort(np.asarray(reals, dtype=float))[::-1]
+    allowed = int(np.floor(rate * len(ordered) + 1e-9))
+    return float(np.nextafter(ordered[allowed], np.inf)) if allowed < len(ordered) else float(ordered[-1])
+
+
+def fit_thresholds(sources: list[SourceScores]) -> tuple[float, float]:
+    """(manipulated, inconclusive) thresholds: each meets its false-alarm rate on EVERY fitting source.
+
+    The maximum of the per-source thresholds rather than a pooled quantile: a large source cannot
+    set a threshold that only suits itself, and a threshold that holds on every source seen has a
+    better chance on the next one (the leave-one-source-out figures measure exactly that).
+    """
+    if not sources:
+        raise ValueError("No source to fit on.")
+    manipulated = max(threshold_for_rate(s.real, MANIPULATED_FALSE_ALARM) for s in sources)
+    inconclusive = max(threshold_for_rate(s.real, INCONCLUSIVE_FALSE_ALARM) for s in sources)
+    return manipulated, min(inconclusive, manipulated)
+
+
+def rates(source: SourceScores, threshold: float) -> dict[str, float | int | None]:
+    """False-alarm and catch rate of one source at `threshold`."""
+    return {
+        "real": len(source.real), "fake": len(source.fake),
+        "false_alarm_rate": float(np.mean(source.real >= threshold)) if len(source.real) else None,
+        "catch_rate": float(np.mean(source.fake >= threshold)) if len(source.fake) else None,
+    }
+
+
+def leave_one_source_out(sources: list[SourceScores]) -> dict[str, dict]:
+    """Per source: the thresholds fitted on the OTHER fittable sources and the rates they give here."""
+    fittable = [s for s in sources if _fittable(s)]
+    out = {}
+    for held_out in sources:
+        others = [s for s in fittable if s.source != held_out.source]
+        if not others:
+            continue
+        manipulated, inconclusive = fit_thresholds(others)
+        out[held_out.source] = {"fitted_on": [s.source for s in others], "threshold": manipulated,
+                                "inconclusive_threshold": inconclusive, **rates(held_out, manipulated)}
+    return out
+
+
+def _fittable(source: SourceScores) -> bool:
+    return source.source not in EVAL_ONLY_SOURCES and len(source.real) >= MIN_FIT_REALS
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def calibrate_point(sources: list[SourceScores], *, signal, kind, aggregation) -> tuple[OperatingPoint, dict]:
+    """The operating point fitted on every fittable source, with its leave-one-source-out figures.
+
+    The point's `false_alarm_rate` and `catch_rate` are the means over held-out sources (each
+    source counts once) of the rates at thresholds fitted without that source.
+    """
+    fittable = [s for s in sources if _fittable(s)]
+    manipulated, inconclusive = fit_thresholds(fittable)
+    loso = leave_one_source_out(sources)
+    held_out_fpr = _mean([r["false_alarm_rate"] for name, r in loso.items() if name not in EVAL_ONLY_SOURCES])
+    held_out_catch = _mean([r["catch_rate"] for name, r in loso.items() if name not in EVAL_ONLY_SOURCES])
+    per_source = ", ".join(
+        f"{name} {_pct(r['false_alarm_rate'])} FPR / {_pct(r['catch_rate'])} caught" for name, r in loso.items()
+    )
+    point = OperatingPoint(
+        signal=signal, media_kind=kind, aggregation=aggregation, threshold=manipulated,
+        inconclusive_threshold=inconclusive, target_false_alarm_rate=MANIPULATED_FALSE_ALARM,
+        false_alarm_rate=held_out_fpr, catch_rate=held_out_catch,
+        calibration_set=f"fitted on {', '.join(s.source for s in fittable)} (each source's reals flagged <= "
+        f"{MANIPULATED_FALSE_ALARM:.0%}; inconclusive band from {INCONCLUSIVE_FALSE_ALARM:.0%}); "
+        f"leave-one-source-out: {per_source}",
+    )
+    final = {s.source: rates(s, manipulated) for s in sources}
+    return point, {"loso": loso, "fitted_on_all": final, "held_out_false_alarm_rate": held_out_fpr,
+                   "held_out_catch_rate": held_out_catch}
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+# --- the command: stored scores in, operating points and a calibrated checkpoint out ------------
+
+PHOTO_FAKE_SOURCES_OF = {
+    Signal.face_manipulation: frozenset({"dfdc", "lfw"}), Signal.synthetic_face: frozenset({"ffhq_sg2"}),
+}
+"""Whose fakes count as positives of each signal: a StyleGAN face is not a manipulated real face."""
+
+
+def source_scores(records, signal, kind, aggregation, config) -> list[SourceScores]:
+    """Replay every stored file of `kind` through `ml.aggregate.decide`; group its scores by source."""
+    from ml.evaluate.scoring import replay
+
+    placeholder = {s: OperatingPoint(signal=s, media_kind=kind, aggregation=aggregation, threshold=1.0,
+                                     inconclusive_threshold=1.0, calibration_set="replay")
+                   for s in (Signal.face_manipulation, Signal.synthetic_face)}
+    by_source: dict[str, tuple[list[float], list[float]]] = {}
+    for record in records:
+        if record.kind is not kind:
+            continue
+        if record.label == 1 and kind is MediaKind.image and record.source not in PHOTO_FAKE_SOURCES_OF[signal]:
+            continue
+        decision = replay(record, aggregation, points=placeholder, config=config)
+        score = next((s.score for s in decision.signals if s.signal is signal), None)
+        if score is None:
+            continue
+        by_source.setdefault(record.source, ([], []))[record.label].append(score)
+    return [SourceScores(name, np.array(real), np.array(fake)) for name, (real, fake) in sorted(by_source.items())]
+
+
+def calibrate_scores(records, config, signals=(Signal.face_manipulation,)) -> tuple[list[OperatingPoint], dict]:
+    """Every (signal, kind, aggregation) point that the stored scores allow, with its figures."""
+    points, figures = [], {}
+    for signal in signals:
+        for kind in MediaKind:
+            if signal is Signal.synthetic_face and kind is MediaKind.video:
+                continue  # no generated videos to calibrate on: see `video_points_from_photo`
+            for aggregation in Aggregation:
+                sources = source_scores(records, signal, kind, aggregation, config)
+                if not [s for s in sources if _fittable(s)]:
+                    continue
+                point, detail = calibrate_point(sources, signal=signal, kind=kind, aggregation=aggregation)
+                points.append(point)
+                figures[f"{signal}/{kind}/{aggregation}"] = {"point": point.model_dump(mode="json"), **detail}
+    if Signal.synthetic_face in signals:
+        points += video_points_from_photo(points)
+    return points, figures
+
+
+def video_points_from_photo(points: list[OperatingPoint],
+                            signal: Signal = Signal.synthetic_face) -> list[OperatingPoint]:
+    """Video points of a signal calibrated on photos only, saying so.
+
+    Without them a video would fall back to the uncalibrated single-frame threshold.
+    """
+    return [p.model_copy(update={"media_kind": MediaKind.video,
+                                 "calibration_set": "photo calibration applied to video frames (no generated "
+                                 "videos to calibrate on): " + p.calibration_set})
+            for p in points if p.signal is signal and p.media_kind is MediaKind.image]
+
+
+def best_aggregation(figures: dict, signal: Signal = Signal.face_manipulation,
+                     kind: MediaKind = MediaKind.video) -> Aggregation | None:
+    """The strategy with the most fakes caught on held-out sources among those within 5 % false alarms.
+
+    Failing that (no strategy within 5 % on held-out sources), the one with the fewest false alarms.
+    """
+    candidates = {Aggregation(key.split("/")[2]): value for key, value in figures.items()
+                  if key.startswith(f"{signal}/{kind}/")}
+    if not candidates:
+        return None
+
+    def key(aggregation: Aggregation) -> tuple:
+        value = candidates[aggregation]
+        fpr, catch = value["held_out_false_alarm_rate"] or 0.0, value["held_out_catch_rate"] or 0.0
+        within = fpr <= MANIPULATED_FALSE_ALARM + 1e-9
+        return (within, catch if within else -fpr, -fpr)
+
+    return max(candidates, key=key)
+
+
+def write_calibrated_checkpoint(source: Path, target: Path, points: list[OperatingPoint], *,
+                                version: str | None = None, keep_signals: bool = True) -> str:
+    """Copy `source` with `points` (replacing those of the same signal, kind and aggregation); its SHA-256."""
+    from safetensors.torch import load_file, save_file
+
+    from ml.model import CONFIG_METADATA_KEY, file_sha256, read_checkpoint_config
+
+    config = read_checkpoint_config(source)
+    keys = {(p.signal, p.media_kind, p.aggregation) for p in points}
+    kept = [p for p in config.operating_points if keep_signals and (p.signal, p.media_kind, p.aggregation) not in keys]
+    update: dict = {"operating_points": tuple(kept + list(points))}
+    if version:
+        update["version"] = version
+    config = config.model_copy(update=update)
+    if source.resolve() == target.resolve():
+        raise ValueError("Write the calibrated checkpoint to a new file; the source stays as it is.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_file(load_file(str(source)), str(target), metadata={CONFIG_METADATA_KEY: config.model_dump_json()})
+    return file_sha256(target)
+
+
+def markdown_report(figures: dict, best: Aggregation | None) -> str:
+    lines = ["# Operating points", "",
+             f"Manipulated threshold: each fitting source's reals flagged <= {MANIPULATED_FALSE_ALARM:.0%}; "
+             f"inconclusive from {INCONCLUSIVE_FALSE_ALARM:.0%}. Leave-one-source-out (LOSO): thresholds fitted "
+             "without the source, rates measured on it.", "",
+             "| signal / kind / aggregation | threshold | inconclusive from | held-out source | fitted on | "
+             "LOSO false alarm | LOSO catch | false alarm at final | catch at final |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for key, value in figures.items():
+        point = value["point"]
+        for source, loso in value["loso"].items():
+            final = value["fitted_on_all"][source]
+            lines.append(f"| {key} | {point['threshold']:.4f} | {point['inconclusive_threshold']:.4f} | {source} "
+                         f"({loso['real']} real / {loso['fake']} fake) | {', '.join(loso['fitted_on'])} | "
+                         f"{_pct(loso['false_alarm_rate'])} | {_pct(loso['catch_rate'])} | "
+                         f"{_pct(final['false_alarm_rate'])} | {_pct(final['catch_rate'])} |")
+        lines.append(f"| {key} | | | **mean over held-out sources** | | "
+                     f"**{_pct(value['held_out_false_alarm_rate'])}** | **{_pct(value['held_out_catch_rate'])}** | | |")
+    lines += ["", f"Best video aggregation on held-out sources at <= 5 % false alarms: **{best}**.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    import logging
+    import sys
+
+    from ml.config import PipelineConfig
+    from ml.evaluate.scoring import read_scores
+
+    parser = argparse.ArgumentParser(prog="python -m ml.train.calibrate",
+                                     description="Fit operating points from `python -m ml.evaluate` scores.")
+    parser.add_argument("--scores", type=Path, action="append", required=True,
+                        help="scores.json of `python -m ml.evaluate` (repeatable; same checkpoint)")
+    parser.add_argument("--checkpoint", type=Path, help="the checkpoint the scores came from")
+    parser.add_argument("--out-checkpoint", type=Path, help="write a copy with the operating points here")
+    parser.add_argument("--version", help="version string of the written checkpoint (default: unchanged)")
+    parser.add_argument("--report", type=Path, required=True, help="folder for calibration.md / .json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    records, digests, config = [], set(), None
+    for path in args.scores:
+        header, sets = read_scores(path)
+        digests.add(header["checkpoint_sha256"])
+        config = PipelineConfig.model_validate(header["pipeline_config"])
+        records += [r for rows in sets.values() for r in rows]
+    if len(digests) != 1:
+        parser.error(f"--scores come from different checkpoints: {sorted(digests)}")
+    assert config is not None
+    has_synthetic = any(f.p_synthetic is not None for r in records for f in r.faces)
+    signals = (Signal.face_manipulation, Signal.synthetic_face) if has_synthetic else (Signal.face_manipulation,)
+    points, figures = calibrate_scores(records, config, signals)
+    best = best_aggregation(figures)
+    args.report.mkdir(parents=True, exist_ok=True)
+    (args.report / "calibration.json").write_text(json.dumps({"best_video_aggregation": best, "figures": figures},
+                                                             indent=2))
+    text = markdown_report(figures, best)
+    (args.report / "calibration.md").write_text(text)
+    sys.stdout.write(text + "\n")
+    if args.out_checkpoint:
+        if args.checkpoint is None:
+            parser.error("--out-checkpoint needs --checkpoint")
+        from ml.model import file_sha256
+
+        if file_sha256(args.checkpoint) not in digests:
+            parser.error("--checkpoint is not the checkpoint the scores came from")
+        digest = write_calibrated_checkpoint(args.checkpoint, args.out_checkpoint, points, version=args.version)
+        logging.getLogger(__name__).info("wrote %s (SHA-256 %s)", args.out_checkpoint, digest)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,19 +1,27 @@
-"""Evaluation metrics on inputs whose answers are known by hand."""
+"""Evaluation: metrics on inputs whose answers are known by hand; the run on tiny folders."""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
+from ml.config import PipelineConfig
+from ml.contracts import Aggregation, Label, MediaKind
 from ml.evaluate import (
-    Scored,
     baseline_auc,
     binary_metrics,
     equal_error_rate,
     expected_calibration_error,
-    pseudo_videos,
     tpr_at_fpr,
 )
+from ml.evaluate.scoring import read_scores, replay
+from ml.evaluate.sets import folder_items, frame_files
+from ml.model import file_sha256, read_checkpoint_config
 
 
 def test_perfect_separation() -> None:
@@ -64,10 +72,129 @@ def test_baseline_auc_takes_the_better_direction() -> None:
     assert baseline_auc([0, 0, 1, 1], [4, 3, 2, 1]) == 1.0
 
 
-def test_pseudo_videos_keep_one_label_per_video() -> None:
-    scored = [Scored(path=None, label=i % 2, face_scores=[float(i)], score=float(i)) for i in range(40)]  # type: ignore[arg-type]
-    groups = pseudo_videos(scored, frames=4, seed=0)
-    assert len(groups) == 10
-    for label, scores in groups:
-        assert len(scores) == 4
-        assert all(int(s) % 2 == label for s in scores)
+
+def test_baseline_auc_leaves_out_unknown_values() -> None:
+    assert baseline_auc([0, 0, 1, 1, 1], [1, 2, 3, 4, float("nan")]) == 1.0
+
+
+# --- the run through the production pipeline, on tiny folders ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory, shared_data) -> Path:
+    """real/: 2 photos + 1 frames folder (3 frames); fake/: 2 photos. Copied at test time, never committed."""
+    root = tmp_path_factory.mktemp("eval-folder")
+    lfw = shared_data / "lfw-faceswap"
+    for name in ("real", "fake"):
+        (root / name).mkdir()
+        for path in sorted((lfw / name).glob("*.jpg"))[:2]:
+            shutil.copy(path, root / name / path.name)
+    frames = root / "real" / "sequence"
+    frames.mkdir()
+    for i, path in enumerate(sorted((lfw / "real").glob("*.jpg"))[2:5]):
+        image = Image.open(path).convert("RGB").resize((250, 250))
+        image.save(frames / f"{i:03d}.png")
+    (root / "real" / "notes.txt").write_text("not media: skipped")
+    return root
+
+
+def _evaluate(tiny_folder: Path, checkpoint: Path, out: Path, cache: Path) -> dict:
+    from ml.evaluate.__main__ import evaluate
+
+    return evaluate(out, sets={"tiny": folder_items(tiny_folder)}, checkpoint=checkpoint,
+                    config=PipelineConfig(frames=2, explain_top_k=0), cache_dir=cache)
+
+
+def test_folder_items_take_images_videos_and_frame_folders(tiny_folder: Path) -> None:
+    items = folder_items(tiny_folder)
+    assert sorted((i.label, i.kind, i.path.name) for i in items) == sorted([
+        *((1, MediaKind.image, p.name) for p in (tiny_folder / "fake").glob("*.jpg")),
+        *((0, MediaKind.image, p.name) for p in (tiny_folder / "real").glob("*.jpg")),
+        (0, MediaKind.video, "sequence"),
+    ])
+
+
+def test_a_folder_of_frames_is_one_video_sampled_like_a_video(tiny_checkpoint: Path, tiny_folder: Path) -> None:
+    from ml.pipeline import Pipeline
+    from ml.train.data import read_rgb
+
+    pipeline = Pipeline(PipelineConfig(frames=2, explain_top_k=0), checkpoint=tiny_checkpoint)
+    frames = [read_rgb(p) for p in frame_files(tiny_folder / "real" / "sequence")]
+    result = pipeline.run_frames(frames, [0.0, 0.5, 1.0])
+    assert result.media.kind is MediaKind.video
+    # 2 of 3 frames, at the centres of 2 equal segments (0.75 and 2.25): frames 0 and 2
+    assert [f.timestamp_seconds for f in result.frames] == [0.0, 1.0]
+    assert {f.track_id for f in result.faces} == {0}
+    assert result.decision.media_kind is MediaKind.video
+
+
+def test_evaluation_stores_scores_and_replays_the_pipeline_decision(
+    tiny_checkpoint: Path, tiny_folder: Path, tmp_path: Path,
+) -> None:
+    from ml.pipeline import Pipeline
+
+    report = _evaluate(tiny_folder, tiny_checkpoint, tmp_path / "out", tmp_path / "cache")
+    header, sets = read_scores(tmp_path / "out" / "scores.json")
+    assert header["checkpoint_sha256"] == file_sha256(tiny_checkpoint)
+    records = sets["tiny"]
+    assert len(records) == 5
+    assert {r.kind for r in records} == {MediaKind.image, MediaKind.video}
+    assert all(r.faces for r in records), "every tiny item shows a face"
+    # the replayed decision is the pipeline's own, file by file
+    config = PipelineConfig(frames=2, explain_top_k=0)
+    pipeline = Pipeline(config, checkpoint=tiny_checkpoint)
+    model_config = read_checkpoint_config(tiny_checkpoint)
+    for record in records:
+        if record.kind is MediaKind.image:
+            result = pipeline.run(Path(record.path))
+            decision = replay(record, config.aggregation, points=model_config.points(record.kind, config.aggregation),
+                              config=config)
+            assert decision.score == pytest.approx(result.score, abs=1e-6)
+            assert decision.label is result.label
+    rows = report["rows"]
+    assert set(rows) == {f"tiny ({a})" for a in Aggregation}
+    row = rows["tiny (mean)"]
+    assert (row["real"], row["fake"], row["no_face"]) == (3, 2, 0)
+    for key in ("auc", "eer", "tpr_at_fpr_1pct", "tpr_at_fpr_5pct", "false_alarm_rate", "catch_rate", "ece",
+                "file_size_auc", "sharpness_auc"):
+        assert key in row
+    assert "| tiny (mean) |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_evaluation_follows_decide_not_a_copy(
+    tiny_checkpoint: Path, tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A changed `ml.aggregate.decide` changes the figures: evaluation measures the production rule."""
+    from ml import aggregate
+
+    original = aggregate.decide
+
+    def always_manipulated(*args, **kwargs):
+        return dataclasses.replace(original(*args, **kwargs), label=Label.manipulated, low_confidence_reasons=[])
+
+    monkeypatch.setattr(aggregate, "decide", always_manipulated)
+    row = _evaluate(tiny_folder, tiny_checkpoint, tmp_path / "out", tmp_path / "cache")["rows"]["tiny (mean)"]
+    assert row["false_alarm_rate"] == 1.0
+    assert row["catch_rate"] == 1.0
+
+
+def test_a_warm_cache_needs_no_model(
+    tiny_checkpoint: Path, tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ml.evaluate.scoring import Scorer
+
+    first = _evaluate(tiny_folder, tiny_checkpoint, tmp_path / "a", tmp_path / "cache")
+
+    def no_pipeline(self, face_crops):
+        raise AssertionError("the cache was not used")
+
+    monkeypatch.setattr(Scorer, "pipeline", no_pipeline)
+    second = _evaluate(tiny_folder, tiny_checkpoint, tmp_path / "b", tmp_path / "cache")
+    assert second["rows"]["tiny (mean)"]["auc"] == first["rows"]["tiny (mean)"]["auc"]
+    assert (tmp_path / "a" / "scores.json").read_text() == (tmp_path / "b" / "scores.json").read_text()
+
+
+def test_a_folder_without_real_and_fake_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    with pytest.raises(FileNotFoundError, match="fake"):
+        folder_items(tmp_path)

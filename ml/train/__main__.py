@@ -61,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
     parser.add_argument("--input-size", type=int, default=defaults.input_size)
     parser.add_argument("--crop-margin", type=float, default=defaults.crop_margin)
     parser.add_argument("--freeze-blocks", type=int, default=defaults.freeze_blocks,
@@ -91,7 +92,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
     settings = TrainSettings(
         out_dir=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir, epochs=args.epochs,
         samples_per_epoch=args.samples_per_epoch, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, input_size=args.input_size, crop_margin=args.crop_margin,
+        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, input_size=args.input_size,
+        crop_margin=args.crop_margin,
         freeze_blocks=args.freeze_blocks, architecture=args.architecture, init=args.init, seed=args.seed,
         device=args.device, threads=args.threads, workers=args.workers, export=args.export,
         version=args.version, sources=args.sources, raw_dir=args.raw, cache_input_size=args.cache_input_size,

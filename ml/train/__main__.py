@@ -62,6 +62,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
+    parser.add_argument("--val-monitor", type=int, default=defaults.val_monitor,
+                        help="validation images per source scored after each epoch")
+    parser.add_argument("--val-max-per-source", type=int, default=defaults.val_max_per_source,
+                        help="cap on each source's validation images for calibration (0: all)")
     parser.add_argument("--input-size", type=int, default=defaults.input_size)
     parser.add_argument("--crop-margin", type=float, default=defaults.crop_margin)
     parser.add_argument("--freeze-blocks", type=int, default=defaults.freeze_blocks,
@@ -93,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
         out_dir=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir, epochs=args.epochs,
         samples_per_epoch=args.samples_per_epoch, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, input_size=args.input_size,
-        crop_margin=args.crop_margin,
+        crop_margin=args.crop_margin, val_monitor=args.val_monitor, val_max_per_source=args.val_max_per_source,
         freeze_blocks=args.freeze_blocks, architecture=args.architecture, init=args.init, seed=args.seed,
         device=args.device, threads=args.threads, workers=args.workers, export=args.export,
         version=args.version, sources=args.sources, raw_dir=args.raw, cache_input_size=args.cache_input_size,

@@ -56,6 +56,9 @@ class TrainSettings:
     threads: int = 0
     workers: int = 1
     val_monitor: int = 1000
+    """Validation images per source scored after every epoch (a seeded subsample)."""
+    val_max_per_source: int = 0
+    """Cap on each source's validation images used for calibration (0: all); saves CPU time."""
     export: Path | None = DEFAULT_CHECKPOINT
     version: str = field(default_factory=lambda: f"1.0.0+{datetime.now(UTC):%Y%m%d}")
     model_id: str = "deepscreen-effnet-lite0"
@@ -202,6 +205,9 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
                  for key, split_sets in sets.items()]
     val_views = [view for view in val_views if len(view)]
     rng = np.random.default_rng(settings.seed)
+    if settings.val_max_per_source > 0:
+        val_views = [EvalView(v.data, config, np.sort(rng.permutation(v.indices)[: settings.val_max_per_source]))
+                     for v in val_views]
     monitor_views = [
         EvalView(v.data, config, np.sort(v.indices[rng.permutation(len(v))[: settings.val_monitor]]))
         for v in val_views

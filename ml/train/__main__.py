@@ -13,15 +13,20 @@ from ml.train.train import TrainSettings, train
 
 
 def parse_mix(text: str) -> dict[str, float]:
-    """`kind=share,...` as a dict; unknown kinds and negative shares are refused."""
-    from ml.train.dataset import DEFAULT_MIX
+    """A named mix (`ml.train.dataset.MIXES`) or `kind=share,...`; unknown kinds and negative shares are refused."""
+    from ml.train.dataset import MIXES
+    from ml.train.sources import trainable_kinds
 
+    if text in MIXES:
+        return dict(MIXES[text])
+    known = trainable_kinds()
     mix: dict[str, float] = {}
     for part in text.split(","):
         kind, _, share = part.partition("=")
         kind = kind.strip()
-        if kind not in DEFAULT_MIX:
-            raise argparse.ArgumentTypeError(f"unknown sample kind {kind!r}; known: {', '.join(DEFAULT_MIX)}")
+        if kind not in known:
+            raise argparse.ArgumentTypeError(
+                f"unknown sample kind {kind!r}; known: {', '.join(known)} or a named mix: {', '.join(MIXES)}")
         try:
             mix[kind] = float(share)
         except ValueError:
@@ -31,6 +36,18 @@ def parse_mix(text: str) -> dict[str, float]:
     if sum(mix.values()) <= 0:
         raise argparse.ArgumentTypeError("the shares must add up to more than 0")
     return mix
+
+
+def parse_sources(text: str) -> tuple[str, ...]:
+    """Comma-separated keys of `ml.train.sources.SOURCES` that may be trained on."""
+    from ml.train.sources import SOURCES
+
+    keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in keys if k not in SOURCES or not SOURCES[k].trained]
+    if bad or not keys:
+        trainable = [k for k, s in SOURCES.items() if s.trained]
+        raise argparse.ArgumentTypeError(f"not trainable: {bad or text!r}; trainable: {', '.join(trainable)}")
+    return keys
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
@@ -44,6 +61,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
+    parser.add_argument("--val-monitor", type=int, default=defaults.val_monitor,
+                        help="validation images per source scored after each epoch")
+    parser.add_argument("--val-max-per-source", type=int, default=defaults.val_max_per_source,
+                        help="cap on each source's validation images for calibration (0: all)")
     parser.add_argument("--input-size", type=int, default=defaults.input_size)
     parser.add_argument("--crop-margin", type=float, default=defaults.crop_margin)
     parser.add_argument("--freeze-blocks", type=int, default=defaults.freeze_blocks,
@@ -58,10 +80,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
     parser.add_argument("--export", type=Path, default=defaults.export,
                         help="where the calibrated checkpoint goes (default: the shipped model path)")
     parser.add_argument("--version", default=defaults.version)
-    parser.add_argument("--no-lfw", action="store_true", help="train on DFDC (+ self-blends) only")
+    parser.add_argument("--sources", type=parse_sources, default=defaults.sources,
+                        help=f"trained sources, comma-separated (default: {','.join(defaults.sources)})")
+    parser.add_argument("--raw", type=Path, default=defaults.raw_dir,
+                        help="the fetched mirrors (owner+name/), read only when a cache is missing")
+    parser.add_argument("--cache-input-size", type=int, default=defaults.cache_input_size,
+                        help="input size the cache is built for (python -m ml.train.data build --input-size)")
     parser.add_argument("--mix", type=parse_mix, default=None,
-                        help="sample kinds per epoch, e.g. dfdc_real=0.38,lfw_real=0.12,dfdc_fake=0.28,"
-                             "lfw_fake=0.06,sbi=0.16 (default: ml.train.dataset.DEFAULT_MIX)")
+                        help="a named mix (default, legacy, sbi_only) or sample kinds per epoch, e.g. "
+                             "dfdc_real=0.3,utkface_real=0.2,dfdc_fake=0.2,sbi=0.3 (default: DEFAULT_MIX)")
     parser.add_argument("--max-minutes", type=float, default=0.0,
                         help="stop after the epoch that crosses this budget, then calibrate (0: off)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/state.pt")
@@ -69,10 +96,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
     settings = TrainSettings(
         out_dir=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir, epochs=args.epochs,
         samples_per_epoch=args.samples_per_epoch, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, input_size=args.input_size, crop_margin=args.crop_margin,
+        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, input_size=args.input_size,
+        crop_margin=args.crop_margin, val_monitor=args.val_monitor, val_max_per_source=args.val_max_per_source,
         freeze_blocks=args.freeze_blocks, architecture=args.architecture, init=args.init, seed=args.seed,
         device=args.device, threads=args.threads, workers=args.workers, export=args.export,
-        version=args.version, use_lfw=not args.no_lfw, max_minutes=args.max_minutes, mix=args.mix,
+        version=args.version, sources=args.sources, raw_dir=args.raw, cache_input_size=args.cache_input_size,
+        max_minutes=args.max_minutes, mix=args.mix,
     )
     return settings, args.resume
 

@@ -2,6 +2,9 @@
 
 Every sample's randomness comes from `numpy.random.default_rng([seed, epoch, index])`, so an
 epoch is the same whatever the number of loader workers, and a resumed run replays it exactly.
+
+Sample kinds are `<source>_real`, `<source>_fake` (a source's own fakes) and `sbi` (a self-blend
+of a real face drawn from every trained source's reals, each source equally likely).
 """
 
 from __future__ import annotations
@@ -12,17 +15,37 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ml.crop import square_box
 from ml.model import ModelConfig, preprocess
-from ml.train.augment import frame, upload_augment
-from ml.train.data import CONTEXT_MARGIN, CachedSet, production_fraction
+from ml.train.augment import square_crop_resize, upload_augment
+from ml.train.data import CONTEXT_MARGIN, CachedSet
 from ml.train.sbi import DFDC_FACE_BOX, FaceBox, self_blend
 
 _CONTEXT_BOX_EDGE = CONTEXT_MARGIN / (1 + 2 * CONTEXT_MARGIN)
-LFW_FACE_BOX: FaceBox = (_CONTEXT_BOX_EDGE, _CONTEXT_BOX_EDGE, 1 - _CONTEXT_BOX_EDGE, 1 - _CONTEXT_BOX_EDGE)
-"""The detector box inside a cached LFW context crop."""
+CONTEXT_FACE_BOX: FaceBox = (_CONTEXT_BOX_EDGE, _CONTEXT_BOX_EDGE, 1 - _CONTEXT_BOX_EDGE, 1 - _CONTEXT_BOX_EDGE)
+"""Where the detector box lies in a context crop that the frame did not clip."""
+LFW_FACE_BOX = CONTEXT_FACE_BOX
 
-DEFAULT_MIX = {"dfdc_real": 0.35, "lfw_real": 0.15, "dfdc_fake": 0.22, "lfw_fake": 0.10, "sbi": 0.18}
-"""Half real, half fake. SBI pseudo-fakes come from the same real pools (DFDC and LFW)."""
+SBI_KIND = "sbi"
+LEGACY_MIX = {"dfdc_real": 0.35, "lfw_real": 0.15, "dfdc_fake": 0.22, "lfw_fake": 0.10, "sbi": 0.18}
+"""The 1.x mix (DFDC and LFW only): the ablation baseline "today's mix with DFDC/LFW fakes"."""
+DEFAULT_MIX = {
+    "dfdc_real": 0.10, "lfw_real": 0.06, "utkface_real": 0.14, "nuaa_real": 0.08, "ffhq_sg2_real": 0.12,
+    "sbi": 0.38, "dfdc_fake": 0.09, "lfw_fake": 0.03,
+}
+"""2.x: half real from five sources (most people from UTKFace and FFHQ), and mostly self-blends
+as fakes (the generator-free signal), with a little of DFDC's and LFW's own fakes."""
+SBI_ONLY_MIX = {
+    "dfdc_real": 0.10, "lfw_real": 0.06, "utkface_real": 0.14, "nuaa_real": 0.08, "ffhq_sg2_real": 0.12,
+    "sbi": 0.50,
+}
+"""The ablation "real faces + self-blends only": no generator's fakes at all."""
+MIXES = {"default": DEFAULT_MIX, "legacy": LEGACY_MIX, "sbi_only": SBI_ONLY_MIX}
+
+
+def kinds_of(sources: list[str] | tuple[str, ...]) -> list[str]:
+    """Every sample kind a set of sources offers."""
+    return [f"{s}_{label}" for s in sources for label in ("real", "fake")] + [SBI_KIND]
 
 
 @dataclass(frozen=True)
@@ -33,30 +56,67 @@ class Pool:
     indices: np.ndarray
 
 
-def framing_fraction(data: CachedSet, config: ModelConfig) -> float:
-    """DFDC crops are used whole; LFW context crops are cut to the production margin."""
-    return production_fraction(config.crop_margin) if data.context else 1.0
+def production_square(data: CachedSet, index: int, crop_margin: float) -> tuple[float, float, float]:
+    """(centre x, centre y, side) of the production crop inside a cached image.
+
+    Context crops carry their detector box: the production crop is `ml.crop.square_box` of it at
+    `crop_margin`, clipped and shifted at the frame edge exactly as production does (UTKFace's
+    faces fill their photos). DFDC crops are used whole.
+    """
+    side_px = data.images.shape[1]
+    if not data.context or data.boxes is None:
+        return side_px / 2, side_px / 2, float(side_px)
+    box = tuple(float(v) for v in data.boxes[index])
+    left, top, right, bottom = square_box(box, crop_margin, side_px, side_px)  # type: ignore[arg-type]
+    side = float(min(right - left, bottom - top))
+    return (left + right) / 2, (top + bottom) / 2, side
+
+
+def frame_square(
+    image: np.ndarray, square: tuple[float, float, float], size: int, rng: np.random.Generator | None
+) -> np.ndarray:
+    """Cut `square` at `size` px; with `rng`, jitter its scale (+-15 %) and position (+-4 %),
+    so the model tolerates detector jitter and the DFDC/production framing difference."""
+    cx, cy, side = square
+    if rng is not None:
+        side *= rng.uniform(0.85, 1.15)
+        cx += rng.uniform(-0.04, 0.04) * side
+        cy += rng.uniform(-0.04, 0.04) * side
+    return square_crop_resize(image, (cx, cy), side, size)
+
+
+def _face_box(data: CachedSet, index: int) -> FaceBox:
+    """The face box as fractions of the cached image (for the ellipse fallback)."""
+    if data.context and data.boxes is not None:
+        side = float(data.images.shape[1])
+        x1, y1, x2, y2 = (float(v) / side for v in data.boxes[index])
+        return (x1, y1, x2, y2)
+    return CONTEXT_FACE_BOX if data.context else DFDC_FACE_BOX
 
 
 def render(
     data: CachedSet, index: int, config: ModelConfig, rng: np.random.Generator | None, *, blend: bool
 ) -> np.ndarray:
     """One training (rng given) or evaluation (rng None) crop as RGB uint8 at the input size."""
-    image = data.images[index]
+    image = np.asarray(data.images[index])
     if blend:
         assert rng is not None
-        image, _ = self_blend(image, LFW_FACE_BOX if data.context else DFDC_FACE_BOX, rng)
-    crop = frame(image, framing_fraction(data, config), config.input_size, rng)
+        landmarks = data.landmarks[index] if data.landmarks is not None else None
+        image, _ = self_blend(image, _face_box(data, index), rng, landmarks)
+    crop = frame_square(image, production_square(data, index, config.crop_margin), config.input_size, rng)
     return upload_augment(crop, rng) if rng is not None else crop
 
 
 class TrainMix(Dataset):
-    """`length` samples per epoch drawn from the pools by `mix`; call `set_epoch` before each."""
+    """`length` samples per epoch drawn from the pools by `mix`; call `set_epoch` before each.
+
+    `sets` maps a source key to its training set. Kinds whose pool is empty or absent are left
+    out of the mix (and the remaining shares renormalised).
+    """
 
     def __init__(
         self,
-        dfdc: CachedSet,
-        lfw: CachedSet | None,
+        sets: dict[str, CachedSet],
         config: ModelConfig,
         length: int,
         seed: int,
@@ -66,15 +126,19 @@ class TrainMix(Dataset):
         self.length = length
         self.seed = seed
         mix = dict(mix or DEFAULT_MIX)
-        self.pools: dict[str, list[Pool]] = {
-            "dfdc_real": [Pool(dfdc, np.flatnonzero(dfdc.labels == 0))],
-            "dfdc_fake": [Pool(dfdc, np.flatnonzero(dfdc.labels == 1))],
-        }
-        if lfw is not None:
-            self.pools["lfw_real"] = [Pool(lfw, np.flatnonzero(lfw.labels == 0))]
-            self.pools["lfw_fake"] = [Pool(lfw, np.flatnonzero(lfw.labels == 1))]
-        self.pools["sbi"] = self.pools["dfdc_real"] + self.pools.get("lfw_real", [])
+        self.pools: dict[str, list[Pool]] = {}
+        for key, data in sets.items():
+            for label, name in ((0, "real"), (1, "fake")):
+                indices = np.flatnonzero(data.labels == label)
+                if len(indices):
+                    self.pools[f"{key}_{name}"] = [Pool(data, indices)]
+        reals = [pool for kind, pools in self.pools.items() if kind.endswith("_real") and kind in mix
+                 for pool in pools]
+        if reals:
+            self.pools[SBI_KIND] = reals
         mix = {k: v for k, v in mix.items() if k in self.pools and v > 0}
+        if not mix:
+            raise ValueError(f"no sample kind of the mix is available; the data offers {sorted(self.pools)}")
         self.kinds = sorted(mix)
         total = sum(mix.values())
         self.weights = np.array([mix[k] / total for k in self.kinds])
@@ -101,7 +165,7 @@ class TrainMix(Dataset):
         kind = self.kinds[kind_index]
         pool = self.pools[kind][pool_index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        blend = kind == "sbi"
+        blend = kind == SBI_KIND
         label = 1.0 if blend else float(pool.data.labels[item])
         crop = render(pool.data, item, self.config, rng, blend=blend)
         return preprocess([crop], self.config)[0], torch.tensor(label)

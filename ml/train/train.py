@@ -56,10 +56,18 @@ class TrainSettings:
     threads: int = 0
     workers: int = 1
     val_monitor: int = 1000
+    """Validation images per source scored after every epoch (a seeded subsample)."""
+    val_max_per_source: int = 0
+    """Cap on each source's validation images used for calibration (0: all); saves CPU time."""
     export: Path | None = DEFAULT_CHECKPOINT
     version: str = field(default_factory=lambda: f"1.0.0+{datetime.now(UTC):%Y%m%d}")
     model_id: str = "deepscreen-effnet-lite0"
-    use_lfw: bool = True
+    sources: tuple[str, ...] = ("dfdc", "lfw", "utkface", "nuaa", "ffhq_sg2")
+    """Trained sources (keys of `ml.train.sources.SOURCES`); only their train split is trained on."""
+    raw_dir: Path = Path("/work/datasets/raw")
+    """The fetched mirrors (owner+name/), read when a cache has to be built."""
+    cache_input_size: int = 224
+    """Input size the cache was built for; a smaller `input_size` is cut from the same cache."""
     mix: dict[str, float] | None = None
     """Share of each sample kind per epoch (`ml.train.dataset.DEFAULT_MIX` when None)."""
     max_minutes: float = 0.0
@@ -73,7 +81,8 @@ class TrainSettings:
         )
 
     def to_json(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items()}
 
 
 def pick_device(name: str) -> torch.device:
@@ -141,25 +150,28 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def load_cached_sets(settings: TrainSettings, device: torch.device):
-    """The cached DFDC (and LFW) crops, built on first use (LFW needs the face detector)."""
-    from ml.train.data import DFDC_CROP_PX, build_dfdc_cache, build_lfw_cache
+def load_cached_sets(settings: TrainSettings) -> dict[str, dict]:
+    """Each source's cached train/val/test sets; missing caches are built first (docs/training.md)."""
+    from ml.train.data import SPLITS, cache_size, cached
+    from ml.train.sources import SOURCES, Framing, build, source_sets
 
-    # 20 % headroom for zoom jitter, but never upsample the DFDC files (at 224 px input the
-    # model then sees their own pixel grid, as the evaluation does).
-    headroom = int(round(settings.input_size * 1.2))
-    dfdc_size = max(settings.input_size, min(headroom, DFDC_CROP_PX))
-    dfdc = build_dfdc_cache(settings.data_dir, settings.cache_dir, dfdc_size)
-    lfw = None
-    if settings.use_lfw:
-        from ml.faces import FaceDetector
+    missing = [key for key in settings.sources
+               if not all(cached(settings.cache_dir, key, split,
+                                 cache_size(SOURCES[key].framing == Framing.DETECT, settings.cache_input_size))
+                          for split in SPLITS)]
+    if missing:
+        build(missing, raw_dir=settings.raw_dir, data_dir=settings.data_dir, cache_dir=settings.cache_dir,
+              input_size=settings.cache_input_size, threads=max(1, settings.threads // 2))
+    return {key: source_sets(key, settings.cache_dir, settings.cache_input_size) for key in settings.sources}
 
-        def make_detector() -> FaceDetector:
-            return FaceDetector(device, min_face_px=40, confidence=0.9)
 
-        lfw_size = int(round(settings.input_size * 1.4))
-        lfw = build_lfw_cache(settings.data_dir, settings.cache_dir, lfw_size, make_detector)
-    return dfdc, lfw
+def trained_indices(key: str, data) -> np.ndarray:
+    """Indices of a set whose label is trained on (FFHQ's StyleGAN2 fakes are not: synthetic signal)."""
+    from ml.train.sources import SOURCES, Role
+
+    roles = SOURCES[key].roles if key in SOURCES else {0: Role.TRAIN, 1: Role.TRAIN}
+    keep = [label for label, role in roles.items() if role == Role.TRAIN]
+    return np.flatnonzero(np.isin(data.labels, keep))
 
 
 def train(settings: TrainSettings, *, resume: bool = False, sets=None) -> dict:
@@ -185,14 +197,20 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
     (settings.out_dir / "settings.json").write_text(json.dumps(settings.to_json(), indent=2))
     config = settings.model_config()
 
-    dfdc, lfw = sets if sets is not None else load_cached_sets(settings, device)
-    train_set = TrainMix(
-        dfdc["train"], lfw["train"] if lfw else None, config, settings.samples_per_epoch, settings.seed, settings.mix
-    )
-    val_views = [EvalView(dfdc["val"], config)] + ([EvalView(lfw["val"], config)] if lfw else [])
+    sets = sets if sets is not None else load_cached_sets(settings)
+    train_sets = {key: split_sets["train"] for key, split_sets in sets.items()}
+    train_set = TrainMix(train_sets, config, settings.samples_per_epoch, settings.seed, settings.mix)
+    logger.info("mix: %s", dict(zip(train_set.kinds, np.round(train_set.weights, 3).tolist(), strict=True)))
+    val_views = [EvalView(split_sets["val"], config, trained_indices(key, split_sets["val"]))
+                 for key, split_sets in sets.items()]
+    val_views = [view for view in val_views if len(view)]
     rng = np.random.default_rng(settings.seed)
+    if settings.val_max_per_source > 0:
+        val_views = [EvalView(v.data, config, np.sort(rng.permutation(v.indices)[: settings.val_max_per_source]))
+                     for v in val_views]
     monitor_views = [
-        EvalView(v.data, config, np.sort(rng.permutation(len(v))[: settings.val_monitor])) for v in val_views
+        EvalView(v.data, config, np.sort(v.indices[rng.permutation(len(v))[: settings.val_monitor]]))
+        for v in val_views
     ]
 
     model = init_classifier(config, settings.init).to(device).to(memory_format=torch.channels_last)
@@ -248,9 +266,15 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
         elapsed = time.perf_counter() - started
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "images_per_s": seen / elapsed,
                   "epoch_seconds": elapsed}
+        pooled_logits, pooled_labels = [], []
         for view in monitor_views:
             logits_v, labels_v = predict_logits(model, _loader(view, settings, shuffle=False, device=device), device)
-            record[f"val_auc_{view.data.source}"] = roc_auc(labels_v, logits_v)
+            pooled_logits.append(logits_v)
+            pooled_labels.append(labels_v)
+            if len(np.unique(labels_v)) == 2:
+                record[f"val_auc_{view.data.source}"] = roc_auc(labels_v, logits_v)
+            record[f"val_real_mean_p_{view.data.source}"] = float(np.mean(1 / (1 + np.exp(-logits_v[labels_v == 0]))))
+        record["val_auc_pooled"] = roc_auc(np.concatenate(pooled_labels), np.concatenate(pooled_logits))
         history.append(record)
         logger.info("epoch %s", json.dumps(record))
         torch.save(

@@ -13,7 +13,26 @@ def test_mix_is_parsed_into_the_settings() -> None:
     assert resume
 
 
-@pytest.mark.parametrize("mix", ["dfdc_reel=1", "sbi=-0.1,dfdc_real=1", "sbi=lots", "sbi=0"])
+def test_named_mixes_and_sources_are_parsed() -> None:
+    from ml.train.dataset import SBI_ONLY_MIX
+
+    settings, _ = parse_args(["--mix", "sbi_only", "--sources", "dfdc,utkface"])
+    assert settings.mix == SBI_ONLY_MIX
+    assert settings.sources == ("dfdc", "utkface")
+    settings, _ = parse_args(["--mix", "nuaa_real=0.5,sbi=0.5"])
+    assert settings.mix == {"nuaa_real": 0.5, "sbi": 0.5}
+
+
+@pytest.mark.parametrize("sources", ["uadfv", "dfdc,timit", "nope", ""])
+def test_unseen_or_unknown_sources_cannot_be_trained_on(sources: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--sources", sources])
+    assert "--sources" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "mix", ["dfdc_reel=1", "sbi=-0.1,dfdc_real=1", "sbi=lots", "sbi=0", "timit_fake=1", "ffhq_sg2_fake=1"]
+)
 def test_a_bad_mix_is_refused(mix: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse_args(["--mix", mix])

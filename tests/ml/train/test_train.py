@@ -14,18 +14,32 @@ from ml.train.data import CachedSet
 from ml.train.train import TrainSettings, train
 
 
-def _sets(n: int = 16, size: int = 80) -> tuple[dict, dict]:
-    """Real crops are smooth noise, fakes carry a bright square: learnable in a few steps."""
-    rng = np.random.default_rng(0)
-    def make(context: bool, source: str) -> CachedSet:
-        images = rng.integers(60, 120, size=(n, size, size, 3), dtype=np.uint8)
-        labels = np.arange(n) % 2
-        images[labels == 1, size // 3 : 2 * size // 3, size // 3 : 2 * size // 3] = 250
-        return CachedSet(images, labels, [f"{source}{i}" for i in range(n)], source, context)
+def _sets(n: int = 16, size: int = 80) -> dict[str, dict[str, CachedSet]]:
+    """Real crops are smooth noise, fakes carry a bright square: learnable in a few steps.
 
-    dfdc = {split: make(False, "dfdc") for split in ("train", "val", "test")}
-    lfw = {split: make(True, "lfw") for split in ("train", "val", "test")}
-    return dfdc, lfw
+    Three sources as the cache holds them: DFDC crops used whole, LFW context crops with a
+    detector box and landmarks, and a real-only source (as UTKFace) whose faces feed self-blends.
+    """
+    rng = np.random.default_rng(0)
+
+    def make(context: bool, source: str, *, real_only: bool = False) -> CachedSet:
+        images = rng.integers(60, 120, size=(n, size, size, 3), dtype=np.uint8)
+        labels = np.zeros(n, np.int64) if real_only else np.arange(n) % 2
+        images[labels == 1, size // 3 : 2 * size // 3, size // 3 : 2 * size // 3] = 250
+        boxes = np.tile(np.array([[0.2, 0.2, 0.8, 0.8]], np.float32) * size, (n, 1)) if context else None
+        landmarks = None
+        if context:
+            angles = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+            ring = np.stack([size / 2 + size * 0.25 * np.cos(angles), size / 2 + size * 0.25 * np.sin(angles)], 1)
+            landmarks = np.tile(ring[None].astype(np.float32), (n, 1, 1))
+        return CachedSet(images, labels, [f"{source}{i}" for i in range(n)], source, context, landmarks,
+                         [""] * n, boxes)
+
+    return {
+        "dfdc": {split: make(False, "dfdc") for split in ("train", "val", "test")},
+        "lfw": {split: make(True, "lfw") for split in ("train", "val", "test")},
+        "utkface": {split: make(True, "utkface", real_only=True) for split in ("train", "val", "test")},
+    }
 
 
 @pytest.fixture
@@ -33,7 +47,7 @@ def settings(tmp_path: Path) -> TrainSettings:
     return TrainSettings(
         out_dir=tmp_path / "run", data_dir=tmp_path, cache_dir=tmp_path, epochs=1, samples_per_epoch=32,
         batch_size=16, input_size=64, lr=3e-3, warmup_steps=1, workers=0, device="cpu", val_monitor=16, threads=1,
-        export=tmp_path / "model.safetensors", version="test",
+        export=tmp_path / "model.safetensors", version="test", sources=("dfdc", "lfw", "utkface"),
     )
 
 
@@ -53,6 +67,26 @@ def test_training_runs_exports_and_resumes(settings: TrainSettings) -> None:
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     recorded = json.loads((settings.out_dir / "summary.json").read_text())
     assert recorded["history"][0] == summary["history"][0], "resume kept the first epoch, did not redo it"
+    first = recorded["history"][0]
+    assert {"val_auc_dfdc", "val_auc_lfw", "val_auc_pooled", "val_real_mean_p_utkface"} <= set(first)
+    assert "val_auc_utkface" not in first, "a real-only source has no AUC of its own"
+
+
+def test_the_mix_draws_every_available_kind_and_blends_every_real_source() -> None:
+    from ml.model import ModelConfig
+    from ml.train.dataset import DEFAULT_MIX, SBI_KIND, TrainMix
+
+    sets = {key: split_sets["train"] for key, split_sets in _sets().items()}
+    mix = TrainMix(sets, ModelConfig(input_size=64), 400, seed=0, mix=DEFAULT_MIX)
+    assert set(mix.kinds) == {"dfdc_real", "dfdc_fake", "lfw_real", "lfw_fake", "utkface_real", SBI_KIND}
+    assert {pool.data.source for pool in mix.pools[SBI_KIND]} == {"dfdc", "lfw", "utkface"}
+    drawn = {mix.kinds[kind] for kind, _, _ in mix.plan}
+    assert drawn == set(mix.kinds)
+    image, label = mix[0]
+    assert image.shape == (3, 64, 64)
+    assert float(label) in (0.0, 1.0)
+    with pytest.raises(ValueError, match="no sample kind"):
+        TrainMix(sets, ModelConfig(input_size=64), 10, seed=0, mix={"nuaa_real": 1.0})
 
 
 def test_frozen_blocks_stay_and_the_head_learns(settings: TrainSettings) -> None:

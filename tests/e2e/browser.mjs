@@ -277,6 +277,11 @@ try {
       await page.locator("[data-testid=nav-account]").waitFor({ timeout: 20_000 });
 
       await page.goto("/");
+      // The home page states the signed-in plan's limits, from the account.
+      const limitsLine = page.locator("[data-testid=upload-limits]", { hasText: "plan" });
+      await limitsLine.waitFor({ timeout: 20_000 });
+      const limits = await limitsLine.innerText();
+      check(/free plan: files up to [\d.]+ MB, videos up to .+, \d+ uploads a day/.test(limits), `the limits are not stated: ${limits}`);
       await page.locator("[data-testid=file-input]").setInputFiles(IMAGE);
       await page.waitForURL(/\/jobs\/[0-9a-f]{32}$/, { timeout: 60_000 });
       const jobId = page.url().split("/").pop();
@@ -303,7 +308,7 @@ try {
 
       await page.locator("[data-testid=sign-out]").click();
       await page.locator("[data-testid=nav-signin]").waitFor({ timeout: 20_000 });
-      return { email, jobId, quota };
+      return { email, jobId, quota, limits };
     } catch (error) {
       await failureShot(page, "accounts");
       throw error;

@@ -20,9 +20,11 @@ const OUT = process.env.E2E_OUT;
 const VIDEO = process.env.E2E_VIDEO;
 const IMAGE = process.env.E2E_IMAGE;
 const NO_FACE_IMAGE = process.env.E2E_NO_FACE_IMAGE;
+// Another clip than VIDEO: the same bytes would reuse the stored result at once, leaving nothing to cancel.
+const CANCEL_VIDEO = process.env.E2E_CANCEL_VIDEO;
 const VERDICT_TIMEOUT_MS = Number(process.env.E2E_VERDICT_TIMEOUT_MS ?? 240_000);
-if (!BASE || !OUT || !VIDEO || !IMAGE || !NO_FACE_IMAGE) {
-  throw new Error("E2E_BASE_URL, E2E_OUT, E2E_VIDEO, E2E_IMAGE and E2E_NO_FACE_IMAGE are required");
+if (!BASE || !OUT || !VIDEO || !IMAGE || !NO_FACE_IMAGE || !CANCEL_VIDEO) {
+  throw new Error("E2E_BASE_URL, E2E_OUT, E2E_VIDEO, E2E_IMAGE, E2E_NO_FACE_IMAGE and E2E_CANCEL_VIDEO are required");
 }
 mkdirSync(OUT, { recursive: true });
 
@@ -245,7 +247,7 @@ try {
       await page.goto("/history");
       const row = page.locator("[data-testid=history] tbody tr", { has: page.locator(`a[href="/jobs/${state.jobId}"]`) });
       await row.waitFor({ timeout: 20_000 });
-      check((await row.innerText()).includes("succeeded"), `the job is not listed as succeeded: ${await row.innerText()}`);
+      check((await row.innerText()).includes("Finished"), `the job is not listed as finished: ${await row.innerText()}`);
       await row.locator("a").click();
       await page.locator("[data-testid=verdict]").waitFor({ timeout: 20_000 });
       // A deep link loads the app directly (nginx falls back to index.html).
@@ -275,6 +277,11 @@ try {
       await page.locator("[data-testid=nav-account]").waitFor({ timeout: 20_000 });
 
       await page.goto("/");
+      // The home page states the signed-in plan's limits, from the account.
+      const limitsLine = page.locator("[data-testid=upload-limits]", { hasText: "plan" });
+      await limitsLine.waitFor({ timeout: 20_000 });
+      const limits = await limitsLine.innerText();
+      check(/free plan: files up to [\d.]+ MB, videos up to .+, \d+ uploads a day/.test(limits), `the limits are not stated: ${limits}`);
       await page.locator("[data-testid=file-input]").setInputFiles(IMAGE);
       await page.waitForURL(/\/jobs\/[0-9a-f]{32}$/, { timeout: 60_000 });
       const jobId = page.url().split("/").pop();
@@ -301,7 +308,7 @@ try {
 
       await page.locator("[data-testid=sign-out]").click();
       await page.locator("[data-testid=nav-signin]").waitFor({ timeout: 20_000 });
-      return { email, jobId, quota };
+      return { email, jobId, quota, limits };
     } catch (error) {
       await failureShot(page, "accounts");
       throw error;
@@ -568,7 +575,7 @@ try {
         void dialog.accept();
       });
       await page.goto("/");
-      await page.locator("[data-testid=file-input]").setInputFiles(VIDEO);
+      await page.locator("[data-testid=file-input]").setInputFiles(CANCEL_VIDEO);
       await page.waitForURL(/\/jobs\/[0-9a-f]{32}$/, { timeout: 60_000 });
       const cancel = page.getByRole("button", { name: "Cancel" });
       await cancel.waitFor({ timeout: 20_000 });
@@ -580,7 +587,7 @@ try {
       await page.locator("[data-testid=rerun]").click();
       await page.waitForURL((url) => url.pathname === "/", { timeout: 10_000 });
       const note = await page.locator("[data-testid=rerun-note]").innerText();
-      check(note.includes(basename(VIDEO)), `the re-run note does not name the file: ${note}`);
+      check(note.includes(basename(CANCEL_VIDEO)), `the re-run note does not name the file: ${note}`);
       return { questions, note };
     } catch (error) {
       await failureShot(page, "cancel_and_rerun");

@@ -30,6 +30,7 @@ FRONTEND = REPO_ROOT / "frontend"
 SCRIPT = Path(__file__).with_name("browser.mjs")
 SCREENSHOT = REPO_ROOT / "docs" / "screenshot-result.png"
 VIDEO = Path("videos") / "fake" / "ffpp_deepfakes_003_000.mp4"
+CANCEL_VIDEO = Path("videos") / "real" / "celebdf_id0_0000.mp4"
 IMAGE = Path("lfw-faceswap") / "real"
 RUN_TIMEOUT_SECONDS = 420
 
@@ -66,8 +67,9 @@ def browser_results(tmp_path_factory: pytest.TempPathFactory, model_checkpoint: 
     node = require_binary("node", "Node 20")
     _require((FRONTEND / "dist" / "index.html").is_file(), "the web app is not built (cd frontend && npm run build)")
     _require((FRONTEND / "node_modules" / "playwright-core").is_dir(), "frontend dependencies missing (npm ci)")
-    video, image = data_dir() / VIDEO, _first_image(data_dir() / IMAGE)
+    video, image, cancel_video = data_dir() / VIDEO, _first_image(data_dir() / IMAGE), data_dir() / CANCEL_VIDEO
     _require(video.is_file(), f"the test clip {video} is missing")
+    _require(cancel_video.is_file(), f"the test clip {cancel_video} is missing")
 
     tmp = tmp_path_factory.mktemp("e2e")
     no_face = _no_face_image(tmp / "landscape.png")
@@ -93,7 +95,8 @@ def browser_results(tmp_path_factory: pytest.TempPathFactory, model_checkpoint: 
                 [node, str(SCRIPT)],
                 env={
                     **os.environ, "E2E_BASE_URL": nginx.url, "E2E_CHROMIUM": chromium, "E2E_VIDEO": str(video),
-                    "E2E_IMAGE": str(image), "E2E_NO_FACE_IMAGE": str(no_face), "E2E_OUT": str(out),
+                    "E2E_IMAGE": str(image), "E2E_NO_FACE_IMAGE": str(no_face),
+                    "E2E_CANCEL_VIDEO": str(cancel_video), "E2E_OUT": str(out),
                 },
                 capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, cwd=REPO_ROOT,
             )

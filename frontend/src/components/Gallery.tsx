@@ -36,21 +36,20 @@ const FACE_MARGIN = 0.15;
  * heat map: the Grad-CAM overlay tints the whole crop, which hides the face on dark clips.
  */
 function FaceCut({ src, face, width, height, alt }: { src: string; face: Face; width: number; height: number; alt: string }) {
+  // A square around the box, like the heat map's crop, shifted to stay inside the frame.
   const [x1, y1, x2, y2] = face.box;
-  const margin = FACE_MARGIN * Math.max(x2 - x1, y2 - y1);
-  const left = Math.max(0, x1 - margin);
-  const top = Math.max(0, y1 - margin);
-  const boxWidth = Math.min(width, x2 + margin) - left;
-  const boxHeight = Math.min(height, y2 + margin) - top;
-  if (boxWidth <= 0 || boxHeight <= 0 || width <= 0 || height <= 0) return null;
+  const side = Math.min(Math.max(x2 - x1, y2 - y1) * (1 + 2 * FACE_MARGIN), width, height);
+  if (side <= 0 || width <= 0 || height <= 0) return null;
+  const left = Math.min(Math.max((x1 + x2) / 2 - side / 2, 0), width - side);
+  const top = Math.min(Math.max((y1 + y2) / 2 - side / 2, 0), height - side);
   return (
-    <div className="face-cut" style={{ aspectRatio: `${boxWidth} / ${boxHeight}` }}>
+    <div className="face-cut">
       <img
         src={src}
         alt={alt}
         loading="lazy"
         data-testid="face"
-        style={{ width: `${(width / boxWidth) * 100}%`, left: `${(-left / boxWidth) * 100}%`, top: `${(-top / boxHeight) * 100}%` }}
+        style={{ width: `${(width / side) * 100}%`, left: `${(-left / side) * 100}%`, top: `${(-top / side) * 100}%` }}
       />
     </div>
   );

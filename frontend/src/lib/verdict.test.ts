@@ -48,7 +48,7 @@ describe("calibrationSentences", () => {
     const text = calibrationSentences(makeDecision()).join(" ");
     expect(text).toContain("at most 5.0% of real media");
     expect(text).toContain("flagged 4.3% of real media and caught 61.0% of manipulated media");
-    expect(text).toContain("Calibration: DFDC + LFW validation, checked on Celeb-DF.");
+    expect(text).toContain("Where the thresholds come from: DFDC + LFW validation, checked on Celeb-DF.");
   });
   it("invents no figure an uncalibrated threshold does not have", () => {
     const decision = makeDecision({ target_false_alarm_rate: null, false_alarm_rate: null, catch_rate: null, inconclusive_threshold: 0.6, calibration_set: "uncalibrated" });

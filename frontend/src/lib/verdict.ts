@@ -101,7 +101,7 @@ export function calibrationSentences(decision: OperatingPoint): string[] {
   }
   if (measured.length > 0) sentences.push(`On media not used to set it, it ${measured.join(" and ")}.`);
   if (decision.inconclusive_threshold >= decision.threshold) sentences.push("There is no inconclusive band around it.");
-  sentences.push(`Calibration: ${decision.calibration_set.trim().replace(/\.$/, "")}.`);
+  sentences.push(`Where the thresholds come from: ${decision.calibration_set.trim().replace(/\.$/, "")}.`);
   return sentences;
 }
 

@@ -17,7 +17,7 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ml.config import DEFAULT_AGGREGATION
+from ml.config import DEFAULT_AGGREGATION, PipelineConfig
 from ml.contracts import DEFAULT_CHECKPOINT, Aggregation, MediaLimits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     MAX_FRAME_PIXELS: int = 3840 * 2160
     MAX_IMAGE_PIXELS: int = 50_000_000
     MAX_IMAGE_SIDE: int = 16_384
+    MIN_MEDIA_SIDE: int = Field(default=PipelineConfig.model_fields["min_face_px"].default, ge=1)
+    """Images and video frames whose shorter side is below this are refused (422 dimensions_too_small):
+    no face the pipeline keeps (its `min_face_px`) fits in them; they used to end as `internal`."""
 
     MODEL_CHECKPOINT: Path = DEFAULT_CHECKPOINT
     DEVICE: str = "auto"

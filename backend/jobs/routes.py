@@ -19,7 +19,7 @@ from backend.jobs import service
 from backend.jobs.models import Job, JobState
 from backend.jobs.schemas import JobCreated, JobError, JobLinks, JobList, JobPublic
 from backend.jobs.service import AcceptedMedia
-from backend.jobs.upload import receive_upload
+from backend.jobs.upload import ensure_min_side, receive_upload
 from backend.retention import quota
 from backend.settings import AuthMode
 from ml.contracts import AnalysisError, MediaInfo, Stage
@@ -71,6 +71,7 @@ async def accept_upload(
             info = await to_thread.run_sync(probe, upload.path, limits.media_limits)
         except AnalysisError as exc:
             raise from_analysis_error(exc) from exc
+        ensure_min_side(info, settings.MIN_MEDIA_SIDE)
         yield AcceptedMedia(
             temp_path=upload.path, size=upload.size, sha256=upload.sha256, info=info, filename=upload.filename
         )

@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from backend.errors import BadRequest, DomainError, PayloadTooLarge, UnprocessableMedia, UnsupportedMedia
 from backend.jobs.storage import Storage
-from ml.contracts import ErrorCode
+from ml.contracts import ErrorCode, MediaInfo
 from ml.media import ACCEPTED_TYPES, SNIFF_BYTES, MediaType, sniff
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,17 @@ class ReceivedUpload:
     media_type: MediaType
     filename: str | None
     """As the client sent it: untrusted, for display only after sanitising."""
+
+
+def ensure_min_side(info: MediaInfo, min_side: int) -> None:
+    """Refuse media too small to hold a face the pipeline would keep, before it is queued."""
+    if min(info.width, info.height) < min_side:
+        raise UnprocessableMedia(
+            f"The {info.kind.value} is {info.width}x{info.height} pixels; a face needs at least {min_side} "
+            "pixels on the shorter side.",
+            code=ErrorCode.dimensions_too_small.value,
+            details={"width": info.width, "height": info.height, "limit": "min_media_side", "min_media_side": min_side},
+        )
 
 
 def unsupported_media() -> UnsupportedMedia:

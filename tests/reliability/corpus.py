@@ -318,6 +318,12 @@ CORPUS: tuple[Hostile, ...] = (
     Hostile("jpeg-sof-65535x65535", lambda: jpeg_with_dimensions(65535, 65535), codes=("dimensions_too_large",)),
     Hostile("jpeg-sof-0x0", lambda: jpeg_with_dimensions(0, 0), codes=("corrupt_media",)),
     Hostile("mp4-4096x4096-frames", large_frame_mp4, codes=("dimensions_too_large",)),
+    # tiny media: no face fits (face detection crashed on them: `internal`)
+    Hostile("png-1x1", lambda: png_bytes(1, 1), codes=("dimensions_too_small",)),
+    Hostile("png-32x32", lambda: png_bytes(32, 32), codes=("dimensions_too_small",)),
+    Hostile("jpeg-200x2", lambda: jpeg_bytes(200, 2), codes=("dimensions_too_small",)),
+    Hostile("mp4-2x2", lambda: mp4_bytes(seconds=0.5, fps=10, width=2, height=2), codes=("dimensions_too_small",)),
+    Hostile("mp4-64x2", lambda: mp4_bytes(seconds=0.5, fps=10, width=64, height=2), codes=("dimensions_too_small",)),
     Hostile("mp4-absurd-duration", mp4_absurd_duration, accept=None, codes=("too_long",)),
     Hostile("mp4-absurd-frame-count", mp4_absurd_frame_count, accept=True),
     Hostile("mp4-absurd-container-dimensions", mp4_absurd_dimensions, accept=True),

@@ -24,6 +24,7 @@ and no internals in the body.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -99,10 +100,26 @@ class UnprocessableMedia(DomainError):
     code = ErrorCode.corrupt_media.value
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+_QUOTED_PATH = re.compile(r"""(['"])(?:[A-Za-z]:)?[\\/][^'"]*\1""")
+_BARE_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[\\/](?:[\w.-]+[\\/])*[\w.-]+")
+
+
+def public_message(message: str) -> str:
+    """`message` without server paths or errno numbers, for anything a client sees.
+
+    Decoder errors (PIL, FFmpeg) name the temporary file they read and its errno ("[Errno
+    1094995529] Invalid data ...: '/srv/var/storage/tmp/25f1....part'"); the reason stays, the
+    server's layout does not."""
+    message = _ERRNO.sub("", message)
+    message = _QUOTED_PATH.sub("the file", message)
+    return _BARE_PATH.sub("the file", message)
+
+
 def from_analysis_error(exc: AnalysisError) -> DomainError:
     """The HTTP answer for media the pipeline contracts refused before queueing."""
     cls = UnsupportedMedia if exc.code is ErrorCode.unsupported_media else UnprocessableMedia
-    return cls(exc.message, code=exc.code.value, details=exc.details)
+    return cls(public_message(exc.message), code=exc.code.value, details=exc.details)
 
 
 def error_body(request: Request, code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.db import run_after_commit, run_after_rollback, utcnow
-from backend.errors import NotFound
+from backend.errors import NotFound, public_message
 from backend.jobs import repository
 from backend.jobs.models import Job, JobState, new_job_id, queue_for_kind
 from backend.jobs.storage import Storage, sanitize_filename
@@ -218,7 +218,7 @@ def fail(
 ) -> bool:
     failed = repository.finish_running(
         session, job_id, now=utcnow(), state=JobState.failed,
-        error_code=code.value, error_message=message, error_details=details or {},
+        error_code=code.value, error_message=public_message(message), error_details=details or {},
     )
     if failed:
         live.publish_after_commit(session, JobEvent(job_id=job_id, state=JobState.failed, error_code=code.value))

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     """Served at / when it exists (the embedded default); nginx serves it in a team deployment."""
     CORS_ORIGINS: list[str] = Field(default_factory=list)
 
+    HEADER_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
+    """A request's headers must arrive within this (backend/server.py; nginx has its own in front)."""
+    BODY_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
+    """A request body may pause this long between bytes before the connection is closed."""
     MAX_UPLOAD_BYTES: int = 200 * 1024 * 1024
     UPLOAD_CHUNK_BYTES: int = 1024 * 1024
     MAX_FILENAME_LENGTH: int = 200

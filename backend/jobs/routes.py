@@ -98,7 +98,8 @@ def to_public(session: Session, job: Job) -> JobPublic:
         progress=job.progress, kind=job.kind,
         media_format=job.media_format, original_filename=job.original_filename, size_bytes=job.size_bytes,
         sha256=job.sha256, media=MediaInfo.model_validate(job.media_info) if job.media_info else None,
-        queue_position=service.queue_position(session, job), attempts=job.attempts, reused_from=job.reused_from,
+        queue_position=service.queue_position(session, job), attempts=job.attempts,
+        reused_from=service.visible_reused_from(job),
         error=error, result=job.result, created_at=job.created_at, started_at=job.started_at,
         finished_at=job.finished_at, updated_at=job.updated_at, links=links(job.id),
     )
@@ -134,7 +135,8 @@ def create_job(
     metrics.jobs_submitted.labels(job.kind, str(job.reused_from is not None).lower()).inc()
     response.headers["Location"] = f"/api/jobs/{job.id}"
     return JobCreated(
-        id=job.id, state=JobState(job.state), reused_from=job.reused_from, links=links(job.id), access_token=token
+        id=job.id, state=JobState(job.state), reused_from=service.visible_reused_from(job), links=links(job.id),
+        access_token=token,
     )
 
 

@@ -102,7 +102,8 @@ def submit(
     )
     if previous is not None:
         result = dict(previous.result or {})
-        result["notes"] = [*result.get("notes", []), f"Result reused from job {previous.id}: same file and model."]
+        note = "Result reused: the same file was analysed before by the same model."
+        result["notes"] = [*result.get("notes", []), note]
         job.state = JobState.succeeded
         job.stage = Stage.saving
         job.progress = 100.0
@@ -125,6 +126,13 @@ def submit(
     _send_after_commit(session, queue, job.id, job.kind)
     logger.info("job queued", extra={"job_id": job.id, "kind": job.kind})
     return job
+
+
+def visible_reused_from(job: Job) -> str | None:
+    """The source of a reused result, as shown to the job's caller: only to a signed-in owner (reuse
+    stays within one owner, so the source is theirs). Anonymous jobs are reused among all anonymous
+    uploaders, so naming the source handed one uploader another's job id."""
+    return job.reused_from if job.owner_id is not None else None
 
 
 def get(session: Session, job_id: str) -> Job:

@@ -163,6 +163,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+        request_id = getattr(request.state, "request_id", None)
+        logger.exception("unhandled error", extra={"request_id": request_id})
         body = error_body(request, "internal", "An internal error occurred; it has been logged.")
-        return JSONResponse(body, status_code=500)
+        # Starlette answers unhandled errors outside every middleware, RequestIdMiddleware included,
+        # so the header it adds to every other response is set here.
+        return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id} if request_id else None)

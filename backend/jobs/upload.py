@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 FILE_FIELD = "file"
 _MULTIPART_OVERHEAD_BYTES = 64 * 1024
 """Room for boundaries, part headers and small form fields on top of the file's own size."""
+_MAX_PART_HEADER_BYTES = 32 * 1024
+"""One part header line (python-multipart's default is 4 kB): a 5000-character filename was refused
+with 400; it is display metadata, shortened to MAX_FILENAME_LENGTH by `sanitize_filename`."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ async def receive_upload(request: Request, storage: Storage, *, max_bytes: int, 
         ended = True
 
     try:
-        parser = MultipartParser(boundary, {
+        parser = MultipartParser(boundary, max_header_size=_MAX_PART_HEADER_BYTES, callbacks={
             "on_part_begin": on_part_begin,
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,

@@ -232,6 +232,13 @@ def mp4_header_only() -> bytes:
     return struct.pack(">I", 24) + b"ftypisom" + b"\x00\x00\x02\x00isomiso2"
 
 
+def avif_image() -> bytes:
+    """A real AVIF (Pillow's encoder): an ISO-BMFF file like MP4, with the still-image brand `avif`."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (90, 60, 30)).save(buffer, format="AVIF")
+    return buffer.getvalue()
+
+
 def zip_file() -> bytes:
     archive = io.BytesIO()
     import zipfile
@@ -340,6 +347,7 @@ CORPUS: tuple[Hostile, ...] = (
     Hostile("avi-magic+garbage", avi_magic_then_garbage, codes=("corrupt_media",)),
     Hostile("mkv-magic+garbage", mkv_magic_then_garbage, codes=("corrupt_media",)),
     Hostile("zip", zip_file, codes=("unsupported_media",)),
+    Hostile("avif-still-image", avif_image, codes=("unsupported_media",)),
     Hostile("html", _keep(b"<!doctype html><script>alert(1)</script>" * 4), codes=("unsupported_media",)),
     # EXIF
     Hostile("huge-exif", huge_exif, accept=True),
@@ -349,8 +357,9 @@ CORPUS: tuple[Hostile, ...] = (
     Hostile("filename-non-utf8", lambda: png_bytes(), accept=True, filename=b"\xff\xfe\xc3(bad\x80.png"),
     Hostile("filename-traversal", lambda: png_bytes(), accept=True, filename=b"../../../../etc/passwd"),
     Hostile("filename-windows-traversal", lambda: png_bytes(), accept=True, filename=b"..\\..\\boot.ini"),
-    Hostile("filename-10k", lambda: png_bytes(), accept=None, codes=("malformed_multipart",),
-            filename=b"a" * 10_000 + b".png"),
+    Hostile("filename-5000", lambda: png_bytes(), accept=True, filename=b"b" * 5000 + b".png"),
+    Hostile("filename-10k", lambda: png_bytes(), accept=True, filename=b"a" * 10_000 + b".png"),
+    Hostile("filename-5000-multibyte", lambda: png_bytes(), accept=True, filename="\u00e9".encode() * 5000 + b".png"),
     Hostile("filename-rtl-override", lambda: png_bytes(), accept=True,
             filename="photo\u202egnp.exe".encode()),
     Hostile("filename-only-dots", lambda: png_bytes(), accept=True, filename=b"...."),

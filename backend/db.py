@@ -124,13 +124,20 @@ def _run_actions(actions: list[Callable[[], Any]], when: str) -> None:
 
 
 def _create_engine(url: str, *, echo: bool, connect_timeout_seconds: int) -> Engine:
+    # hide_parameters: a database error's text (logged, e.g. "database unavailable: ...") carried the
+    # bound values, an API key's hash among them; the SQL alone is enough to debug.
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": 30, "check_same_thread": False}
+        )
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     # Without a bound libpq waits forever for a server that accepts but never answers, and for
     # minutes (TCP retries) for an unreachable one; bounded, the request becomes a 503.
-    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": connect_timeout_seconds})
+    return create_engine(
+        url, echo=echo, hide_parameters=True, pool_pre_ping=True,
+        connect_args={"connect_timeout": connect_timeout_seconds},
+    )
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

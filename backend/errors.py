@@ -26,6 +26,7 @@ client switches on), and every route documents `ErrorResponse` (`ERROR_RESPONSES
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -58,10 +59,12 @@ class ApiErrorCode(StrEnum):
     too_long = "too_long"
     too_large = "too_large"
     dimensions_too_large = "dimensions_too_large"
+    dimensions_too_small = "dimensions_too_small"
     timeout = "timeout"
     internal = "internal"
     # requests
     bad_request = "bad_request"
+    invalid_text = "invalid_text"
     malformed_multipart = "malformed_multipart"
     missing_file = "missing_file"
     client_disconnected = "client_disconnected"
@@ -171,10 +174,26 @@ class UnprocessableMedia(DomainError):
     code = ApiErrorCode.corrupt_media
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+_QUOTED_PATH = re.compile(r"""(['"])(?:[A-Za-z]:)?[\\/][^'"]*\1""")
+_BARE_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[\\/](?:[\w.-]+[\\/])*[\w.-]+")
+
+
+def public_message(message: str) -> str:
+    """`message` without server paths or errno numbers, for anything a client sees.
+
+    Decoder errors (PIL, FFmpeg) name the temporary file they read and its errno ("[Errno
+    1094995529] Invalid data ...: '/srv/var/storage/tmp/25f1....part'"); the reason stays, the
+    server's layout does not."""
+    message = _ERRNO.sub("", message)
+    message = _QUOTED_PATH.sub("the file", message)
+    return _BARE_PATH.sub("the file", message)
+
+
 def from_analysis_error(exc: AnalysisError) -> DomainError:
     """The HTTP answer for media the pipeline contracts refused before queueing."""
     cls = UnsupportedMedia if exc.code is ErrorCode.unsupported_media else UnprocessableMedia
-    return cls(exc.message, code=exc.code.value, details=exc.details)
+    return cls(public_message(exc.message), code=exc.code.value, details=exc.details)
 
 
 _HTTP_CODES = {
@@ -228,6 +247,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+        request_id = getattr(request.state, "request_id", None)
+        logger.exception("unhandled error", extra={"request_id": request_id})
         body = error_body(request, ApiErrorCode.internal, "An internal error occurred; it has been logged.")
-        return JSONResponse(body, status_code=500)
+        # Starlette answers unhandled errors outside every middleware, RequestIdMiddleware included,
+        # so the header it adds to every other response is set here.
+        return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id} if request_id else None)

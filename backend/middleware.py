@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.errors import error_body
+from backend.errors import ApiErrorCode, error_body
 from backend.logs import request_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -126,13 +126,14 @@ class TextGuardMiddleware:
                 receive = _replay(body, receive)
         if where is not None:
             await self._refuse(
-                scope, send, 400, "invalid_text", f"The request has a NUL character or a lone surrogate in {where}."
+                scope, send, 400, ApiErrorCode.invalid_text,
+                f"The request has a NUL character or a lone surrogate in {where}.",
             )
             return
         await self.app(scope, receive, send)
 
     @staticmethod
-    async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    async def _refuse(scope: Scope, send: Send, status: int, code: ApiErrorCode, message: str) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return

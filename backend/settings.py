@@ -8,6 +8,8 @@ distributed setup (PostgreSQL + Redis) without other changes.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from enum import StrEnum
 from functools import lru_cache
 from ipaddress import ip_network
@@ -17,11 +19,24 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ml.config import DEFAULT_AGGREGATION
+from ml.config import DEFAULT_AGGREGATION, PipelineConfig
 from ml.contracts import DEFAULT_CHECKPOINT, Aggregation, MediaLimits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "development-only-secret-change-me"
+MIN_SECRET_BITS = 128
+"""Production refuses a SECRET_KEY whose estimated entropy is below this (32 x 'a' passed the length rule)."""
+
+
+def estimated_entropy_bits(secret: str) -> float:
+    """Length times the Shannon entropy of the secret's own character frequencies: an upper bound on
+    what it holds, cheap and good enough to catch few-symbol keys (32 x 'a' is 0 bits;
+    `secrets.token_urlsafe(32)` about 200, `token_hex(32)` about 240). Frequencies ignore order, so
+    a key that repeats a shorter unit ("abcd" x 16) counts as that unit alone."""
+    period = (secret + secret).find(secret, 1)
+    unit = secret[:period] if 0 < period < len(secret) else secret
+    counts = Counter(unit)
+    return -sum(count * math.log2(count / len(unit)) for count in counts.values())
 
 
 class Environment(StrEnum):
@@ -78,6 +93,10 @@ class Settings(BaseSettings):
     """Served at / when it exists (the embedded default); nginx serves it in a team deployment."""
     CORS_ORIGINS: list[str] = Field(default_factory=list)
 
+    HEADER_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
+    """A request's headers must arrive within this (backend/server.py; nginx has its own in front)."""
+    BODY_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
+    """A request body may pause this long between bytes before the connection is closed."""
     MAX_UPLOAD_BYTES: int = 200 * 1024 * 1024
     UPLOAD_CHUNK_BYTES: int = 1024 * 1024
     MAX_FILENAME_LENGTH: int = 200
@@ -85,6 +104,9 @@ class Settings(BaseSettings):
     MAX_FRAME_PIXELS: int = 3840 * 2160
     MAX_IMAGE_PIXELS: int = 50_000_000
     MAX_IMAGE_SIDE: int = 16_384
+    MIN_MEDIA_SIDE: int = Field(default=PipelineConfig.model_fields["min_face_px"].default, ge=1)
+    """Images and video frames whose shorter side is below this are refused (422 dimensions_too_small):
+    no face the pipeline keeps (its `min_face_px`) fits in them; they used to end as `internal`."""
 
     MODEL_CHECKPOINT: Path = DEFAULT_CHECKPOINT
     DEVICE: str = "auto"
@@ -149,7 +171,7 @@ class Settings(BaseSettings):
     SESSION_TTL_SECONDS: int = 7 * 24 * 3600
     """A server-side session ends this long after sign-in, however active."""
     COOKIE_SECURE: bool = False
-    """Send the session cookie over HTTPS only; set true behind TLS (refused off outside development)."""
+    """Send the session cookie over HTTPS only; set true behind TLS (refused off in production with accounts)."""
     COOKIE_SAMESITE: Literal["lax", "strict", "none"] = "lax"
     PASSWORD_MIN_LENGTH: int = 10
     PASSWORD_HASH_TIME_COST: int = 2
@@ -179,6 +201,12 @@ class Settings(BaseSettings):
             ip_network(network, strict=False)  # a typo fails at start, naming the entry
         return value
 
+    @field_validator("SECRET_KEY", mode="before")
+    @classmethod
+    def _empty_secret_is_the_default(cls, value: object) -> object:
+        # .env.example leaves it empty: the default (refused outside development) rather than "".
+        return DEFAULT_SECRET_KEY if value == "" else value
+
     @field_validator("STORAGE_DIR", "ANONYMOUS_TIER", "PROMETHEUS_MULTIPROC_DIR", mode="before")
     @classmethod
     def _empty_means_default(cls, value: object) -> object:
@@ -190,9 +218,20 @@ class Settings(BaseSettings):
             self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY.encode()) < 32
         ):
             raise ValueError("SECRET_KEY must be a random value of at least 32 bytes outside development.")
+        production = self.ENVIRONMENT is Environment.production
+        if production and estimated_entropy_bits(self.SECRET_KEY) < MIN_SECRET_BITS:
+            raise ValueError(
+                f"SECRET_KEY is too predictable for production (under {MIN_SECRET_BITS} bits estimated): use "
+                "`python -c \"import secrets; print(secrets.token_urlsafe(48))\"`."
+            )
+        if production and self.AUTH_MODE is not AuthMode.off and not self.COOKIE_SECURE:
+            raise ValueError(
+                "COOKIE_SECURE=false is refused in production with accounts on: the session cookie would travel "
+                "over plain HTTP. Terminate TLS (nginx or a load balancer) and set COOKIE_SECURE=true."
+            )
         if self.COOKIE_SAMESITE == "none" and not self.COOKIE_SECURE:
             raise ValueError("COOKIE_SAMESITE=none requires COOKIE_SECURE=true (browsers drop the cookie otherwise).")
-        if self.ENVIRONMENT is Environment.production and self.PASSWORD_HASH_MEMORY_KIB < 19_456:
+        if production and self.PASSWORD_HASH_MEMORY_KIB < 19_456:
             raise ValueError("PASSWORD_HASH_MEMORY_KIB below 19456 (the OWASP Argon2id minimum) is refused in prod.")
         if self.JOB_TIME_LIMIT_SECONDS <= self.JOB_SOFT_TIME_LIMIT_SECONDS:
             raise ValueError("JOB_TIME_LIMIT_SECONDS must be larger than JOB_SOFT_TIME_LIMIT_SECONDS.")

@@ -47,6 +47,7 @@ class ErrorCode(StrEnum):
     too_long = "too_long"
     too_large = "too_large"
     dimensions_too_large = "dimensions_too_large"
+    dimensions_too_small = "dimensions_too_small"
     timeout = "timeout"
     internal = "internal"
 

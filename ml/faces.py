@@ -112,6 +112,8 @@ class FaceDetector:
             size = _detect_size(width, height, self.detect_width)
             scale = width / size[0]
             min_face = max(MTCNN_MIN_FACE_PX, int(self.min_face_px / scale))
+            if min(size) < min_face:  # no face this size fits: MTCNN's image pyramid would be empty (it raised)
+                continue
             for start in range(0, len(indices), DETECT_CHUNK):
                 chunk = indices[start : start + DETECT_CHUNK]
                 batch = np.stack([_stretch_levels(_resize(frames[i], size)) for i in chunk])

@@ -38,6 +38,8 @@ AVI = MediaType(MediaKind.video, "avi", "AVI video")
 
 ACCEPTED_TYPES: tuple[MediaType, ...] = (JPEG, PNG, WEBP, MP4, MATROSKA, AVI)
 
+_ISOBMFF_IMAGE_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+"""Major brands of HEIF/AVIF image files (ISO/IEC 23008-12), which share MP4's container."""
 _MP4_BOX_TYPES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"}
 
 
@@ -53,6 +55,8 @@ def sniff(head: bytes) -> MediaType | None:
         return AVI
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return MATROSKA
+    if head[4:8] == b"ftyp" and head[8:12] in _ISOBMFF_IMAGE_BRANDS:
+        return None  # AVIF/HEIF: ISO-BMFF like MP4, but a still image; FFmpeg would read it as a video
     if len(head) >= 12 and head[4:8] in _MP4_BOX_TYPES:
         return MP4
     return None

@@ -149,7 +149,10 @@ def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_user_caller(caller: CallerDep) -> Caller:
+def get_user_caller(caller: CallerDep, settings: SettingsDep) -> Caller:
+    """A signed-in caller; with accounts off the route does not exist (404, as the account routes say)."""
+    if settings.AUTH_MODE is AuthMode.off:
+        raise NotFound("Accounts are turned off on this server (AUTH_MODE=off).", code="accounts_disabled")
     if caller.user is None:
         raise Unauthorized("Sign in first.", headers=_BEARER)
     return caller

@@ -21,7 +21,7 @@ from backend.jobs import service
 from backend.jobs.models import Job, JobState
 from backend.jobs.schemas import JobCreated, JobError, JobLinks, JobList, JobPublic
 from backend.jobs.service import AcceptedMedia
-from backend.jobs.upload import receive_upload
+from backend.jobs.upload import ensure_min_side, receive_upload
 from backend.retention import quota
 from backend.settings import AuthMode
 from ml.contracts import (
@@ -84,6 +84,7 @@ async def accept_upload(
             info = await to_thread.run_sync(probe, upload.path, limits.media_limits)
         except AnalysisError as exc:
             raise from_analysis_error(exc) from exc
+        ensure_min_side(info, settings.MIN_MEDIA_SIDE)
         yield AcceptedMedia(
             temp_path=upload.path, size=upload.size, sha256=upload.sha256, info=info, filename=upload.filename
         )
@@ -123,7 +124,8 @@ def to_public(session: Session, job: Job) -> JobPublic:
         progress=job.progress, kind=MediaKind(job.kind),
         media_format=job.media_format, original_filename=job.original_filename, size_bytes=job.size_bytes,
         sha256=job.sha256, media=MediaInfo.model_validate(job.media_info) if job.media_info else None,
-        queue_position=service.queue_position(session, job), attempts=job.attempts, reused_from=job.reused_from,
+        queue_position=service.queue_position(session, job), attempts=job.attempts,
+        reused_from=service.visible_reused_from(job),
         error=error, result=stored_result(job), created_at=job.created_at, started_at=job.started_at,
         finished_at=job.finished_at, updated_at=job.updated_at, links=links(job.id),
     )
@@ -159,7 +161,8 @@ def create_job(
     metrics.jobs_submitted.labels(job.kind, str(job.reused_from is not None).lower()).inc()
     response.headers["Location"] = f"/api/jobs/{job.id}"
     return JobCreated(
-        id=job.id, state=JobState(job.state), reused_from=job.reused_from, links=links(job.id), access_token=token
+        id=job.id, state=JobState(job.state), reused_from=service.visible_reused_from(job), links=links(job.id),
+        access_token=token,
     )
 
 

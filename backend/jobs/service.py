@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.db import run_after_commit, run_after_rollback, utcnow
-from backend.errors import NotFound
+from backend.errors import NotFound, public_message
 from backend.jobs import repository
 from backend.jobs.models import Job, JobState, new_job_id, queue_for_kind
 from backend.jobs.storage import Storage, sanitize_filename
@@ -102,7 +102,8 @@ def submit(
     )
     if previous is not None:
         result = dict(previous.result or {})
-        result["notes"] = [*result.get("notes", []), f"Result reused from job {previous.id}: same file and model."]
+        note = "Result reused: the same file was analysed before by the same model."
+        result["notes"] = [*result.get("notes", []), note]
         job.state = JobState.succeeded
         job.stage = Stage.saving
         job.progress = 100.0
@@ -125,6 +126,13 @@ def submit(
     _send_after_commit(session, queue, job.id, job.kind)
     logger.info("job queued", extra={"job_id": job.id, "kind": job.kind})
     return job
+
+
+def visible_reused_from(job: Job) -> str | None:
+    """The source of a reused result, as shown to the job's caller: only to a signed-in owner (reuse
+    stays within one owner, so the source is theirs). Anonymous jobs are reused among all anonymous
+    uploaders, so naming the source handed one uploader another's job id."""
+    return job.reused_from if job.owner_id is not None else None
 
 
 def get(session: Session, job_id: str) -> Job:
@@ -218,7 +226,7 @@ def fail(
 ) -> bool:
     failed = repository.finish_running(
         session, job_id, now=utcnow(), state=JobState.failed,
-        error_code=code.value, error_message=message, error_details=details or {},
+        error_code=code.value, error_message=public_message(message), error_details=details or {},
     )
     if failed:
         live.publish_after_commit(session, JobEvent(job_id=job_id, state=JobState.failed, error_code=code.value))

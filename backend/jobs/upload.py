@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from backend.errors import BadRequest, DomainError, PayloadTooLarge, UnprocessableMedia, UnsupportedMedia
 from backend.jobs.storage import Storage
-from ml.contracts import ErrorCode
+from ml.contracts import ErrorCode, MediaInfo
 from ml.media import ACCEPTED_TYPES, SNIFF_BYTES, MediaType, sniff
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 FILE_FIELD = "file"
 _MULTIPART_OVERHEAD_BYTES = 64 * 1024
 """Room for boundaries, part headers and small form fields on top of the file's own size."""
+_MAX_PART_HEADER_BYTES = 32 * 1024
+"""One part header line (python-multipart's default is 4 kB): a 5000-character filename was refused
+with 400; it is display metadata, shortened to MAX_FILENAME_LENGTH by `sanitize_filename`."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,17 @@ class ReceivedUpload:
     media_type: MediaType
     filename: str | None
     """As the client sent it: untrusted, for display only after sanitising."""
+
+
+def ensure_min_side(info: MediaInfo, min_side: int) -> None:
+    """Refuse media too small to hold a face the pipeline would keep, before it is queued."""
+    if min(info.width, info.height) < min_side:
+        raise UnprocessableMedia(
+            f"The {info.kind.value} is {info.width}x{info.height} pixels; a face needs at least {min_side} "
+            "pixels on the shorter side.",
+            code=ErrorCode.dimensions_too_small.value,
+            details={"width": info.width, "height": info.height, "limit": "min_media_side", "min_media_side": min_side},
+        )
 
 
 def unsupported_media() -> UnsupportedMedia:
@@ -157,7 +171,7 @@ async def receive_upload(request: Request, storage: Storage, *, max_bytes: int, 
         ended = True
 
     try:
-        parser = MultipartParser(boundary, {
+        parser = MultipartParser(boundary, max_header_size=_MAX_PART_HEADER_BYTES, callbacks={
             "on_part_begin": on_part_begin,
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,

@@ -40,3 +40,15 @@ def test_a_silent_postgres_fails_the_connection_instead_of_hanging(silent_server
     assert len(outcome) == 1
     assert isinstance(outcome[0], OperationalError)
     database.engine.dispose()
+
+
+def test_database_errors_never_carry_bound_parameters(database_url: str) -> None:
+    """Error texts are logged ("database unavailable: ..."); an API key's hash appeared in one."""
+    database = Database(database_url, connect_timeout_seconds=5)
+    secret = "f00dfeed" * 8
+    try:
+        with pytest.raises(Exception, match="no_such_table") as caught, database.session() as session:
+            session.execute(text("SELECT * FROM no_such_table WHERE key_hash = :key"), {"key": secret})
+    finally:
+        database.dispose()
+    assert secret not in str(caught.value)

@@ -60,7 +60,7 @@ def test_job_tokens_in_query_strings_are_masked_in_access_lines() -> None:
 def test_api_log_lines_carry_the_request_id_and_never_the_upload(
     env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    secret_bytes = png_bytes(33, 17)
+    secret_bytes = png_bytes(67, 41)
     with api_client(make_settings(env)) as client:
         caplog.clear()
         response = client.post("/api/jobs", files={"file": ("private-name.png", secret_bytes)},

@@ -63,8 +63,9 @@ def test_unexpected_errors_are_500_without_internals(settings: Settings) -> None
         raise RuntimeError("secret internals")
 
     with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/api/boom")
+        response = client.get("/api/boom", headers={"X-Request-ID": "boom-1"})
 
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal"
     assert "secret" not in response.text
+    assert response.headers["x-request-id"] == response.json()["request_id"] == "boom-1", "500s carry it too"

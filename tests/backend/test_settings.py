@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from backend.settings import REPO_ROOT, Settings
@@ -32,8 +35,39 @@ def test_default_or_weak_secret_is_refused_outside_development(secret: str | Non
         Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
-def test_strong_secret_is_accepted_in_production() -> None:
-    assert Settings(_env_file=None, ENVIRONMENT="production", SECRET_KEY="k" * 40).SECRET_KEY == "k" * 40
+@pytest.mark.parametrize("secret", ["a" * 32, "k" * 40, "ab" * 32, "abcd" * 16, "0123456789" * 4])
+def test_low_entropy_secret_is_refused_in_production(secret: str) -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY is too predictable"):
+        Settings(_env_file=None, ENVIRONMENT="production", SECRET_KEY=secret)
+
+
+@pytest.mark.parametrize("make", [lambda: secrets.token_urlsafe(32), lambda: secrets.token_hex(32),
+                                  lambda: secrets.token_urlsafe(24)])
+def test_strong_secret_is_accepted_in_production(make: Callable[[], str]) -> None:
+    secret = make()
+    assert Settings(_env_file=None, ENVIRONMENT="production", SECRET_KEY=secret).SECRET_KEY == secret
+
+
+@pytest.mark.parametrize("mode", ["optional", "required"])
+def test_insecure_cookies_are_refused_in_production_with_accounts(mode: str) -> None:
+    strong = secrets.token_urlsafe(32)
+    with pytest.raises(ValidationError, match="COOKIE_SECURE=false is refused"):
+        Settings(_env_file=None, ENVIRONMENT="production", SECRET_KEY=strong, AUTH_MODE=mode)
+    assert Settings(_env_file=None, ENVIRONMENT="production", SECRET_KEY=strong, AUTH_MODE=mode, COOKIE_SECURE=True)
+    assert Settings(_env_file=None, ENVIRONMENT="production", SECRET_KEY=strong, AUTH_MODE="off"), "no cookie is set"
+
+
+def test_copying_env_example_keeps_compose_in_production_with_a_secret_to_set() -> None:
+    """docs: `cp .env.example .env && docker compose up`. Compose reads .env for its `${...}`; the
+    example must not turn ENVIRONMENT to development nor supply the repository's default secret."""
+    example = dotenv_values(REPO_ROOT / ".env.example")
+    compose = (REPO_ROOT / "docker-compose.yml").read_text()
+    assert "ENVIRONMENT" not in example, "Compose's ${ENVIRONMENT:-production} would take the example's value"
+    assert "ENVIRONMENT: ${ENVIRONMENT:-production}" in compose
+    assert example.get("SECRET_KEY") in (None, ""), "an operator must set the secret"
+    assert "SECRET_KEY: ${SECRET_KEY:?" in compose, "Compose refuses to start while SECRET_KEY is unset or empty"
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        Settings(_env_file=REPO_ROOT / ".env.example", ENVIRONMENT="production")
 
 
 def test_hard_time_limit_must_exceed_the_soft_one() -> None:

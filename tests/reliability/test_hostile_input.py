@@ -4,6 +4,7 @@ state in a real worker — never a 500, never a stuck worker."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,17 @@ from tests.reliability.corpus import CORPUS, Hostile, body_of
 from tests.worker.support import started
 
 ERROR_SHAPE = {"error", "request_id"}
+SERVER_PATH = re.compile(r"(?<![\w.])/(?:[\w.-]+/)+[\w.-]*")
+"""An absolute path with at least one folder: what a temporary file's name looked like in a message."""
+
+
+def assert_no_server_internals(text: str, settings: Settings) -> None:
+    """No message a client sees names a server path, the storage folder or an errno (issue 13:
+    corrupt_media said "...'/.../var/storage/tmp/25f1....part'")."""
+    assert str(settings.storage_dir) not in text
+    assert ".part" not in text
+    assert "Errno" not in text
+    assert not SERVER_PATH.search(text), text
 
 
 def stored_files(settings: Settings) -> list[str]:
@@ -77,6 +89,7 @@ def test_hostile_upload_is_refused_cleanly_or_accepted_as_media(
     assert body["error"]["message"]
     if item.codes:
         assert body["error"]["code"] in item.codes, body
+    assert_no_server_internals(response.text, settings)
     assert stored_files(settings) == files_before, "a refused upload leaves no file"
     assert job_count(client) == rows_before, "a refused upload leaves no row"
 
@@ -117,6 +130,7 @@ def test_accepted_hostile_files_end_in_a_final_state_in_a_real_worker(
         assert body["attempts"] == 1, (name, body)
         if body["state"] == "failed":
             assert body["error"]["message"], (name, body)
+            assert_no_server_internals(str(body["error"]), make_settings(worker_env))
             assert body["error"]["code"] != "internal", (name, body["error"])
         else:
             assert body["result"] is not None, name

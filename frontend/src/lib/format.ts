@@ -28,6 +28,7 @@ const ERRORS: Record<string, string> = {
   too_long: "The video is longer than this service accepts.",
   too_large: "The file is larger than this service accepts.",
   dimensions_too_large: "The image or video frames are larger than this service accepts.",
+  dimensions_too_small: "The image or video is too small to hold a face this service can check.",
   timeout: "The analysis took too long and was stopped.",
   internal: "Something went wrong on our side. Please try again later.",
   network: "The server could not be reached. Check your connection and try again.",

@@ -24,7 +24,8 @@ from backend.settings import REPO_ROOT, Settings
 from tests.backend.accounts.conftest import PASSWORD, actor, register
 from tests.servers import free_port
 
-SECRET = "s" * 40
+SECRET = "q3Vt9-LmX2pR7sKd8wZyB4nF6hJcA1eG0uTiOoNvWbE"
+"""A fixed key of production strength (40 x 's' is now refused: no entropy)."""
 
 
 def start_api(tmp_path: Path, **env: str) -> tuple[bool, str]:

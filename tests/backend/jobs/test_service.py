@@ -113,6 +113,18 @@ def test_fail_records_code_and_message(database: Database) -> None:
     assert (stored.state, stored.error_code, stored.error_details) == (JobState.failed, "corrupt_media", {"x": 1})
 
 
+def test_a_failed_jobs_message_names_no_server_path_or_errno(database: Database, settings: Settings) -> None:
+    job = add(database, state=JobState.running)
+    temp = settings.storage_dir / "tmp" / "25f1c0ffee.part"
+    decoder_error = (
+        f"The video could not be read: [Errno 1094995529] Invalid data found when processing input: '{temp}'"
+    )
+    with database.session() as session:
+        service.fail(session, job.id, code=ErrorCode.corrupt_media, message=decoder_error)
+    message = reload(database, job.id).error_message or ""
+    assert message == "The video could not be read: Invalid data found when processing input: the file"
+
+
 def test_reaper_requeues_stale_jobs_then_fails_them_after_max_attempts(
     database: Database, settings: Settings, queue: JobQueue
 ) -> None:

@@ -51,7 +51,6 @@ class ApiErrorCode(StrEnum):
     """
 
     # media, shared with failed jobs (ml.contracts.ErrorCode)
-    no_face_found = "no_face_found"
     corrupt_media = "corrupt_media"
     unsupported_media = "unsupported_media"
     empty_file = "empty_file"

@@ -112,12 +112,19 @@ def stored_result(job: Job) -> AnalysisResult | None:
         return None
 
 
+def stored_error(job: Job) -> JobError | None:
+    if not job.error_code:
+        return None
+    try:
+        code = ErrorCode(job.error_code)
+    except ValueError:  # a code no release writes any more (migrations convert the known ones)
+        logger.warning("stored job error code is unknown", extra={"job_id": job.id, "error_code": job.error_code})
+        code = ErrorCode.internal
+    return JobError(code=code, message=job.error_message or "", details=job.error_details or {})
+
+
 def to_public(session: Session, job: Job) -> JobPublic:
-    error = (
-        JobError(code=ErrorCode(job.error_code), message=job.error_message or "", details=job.error_details or {})
-        if job.error_code
-        else None
-    )
+    error = stored_error(job)
     return JobPublic(
         id=job.id, state=JobState(job.state), stage=Stage(job.stage) if job.stage else None,
         progress=job.progress, kind=MediaKind(job.kind),

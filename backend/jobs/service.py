@@ -34,8 +34,6 @@ from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, Stage
 
 logger = logging.getLogger(__name__)
 
-NO_FACE_REASON = "no_face_found"
-
 
 @dataclass(frozen=True)
 class AcceptedMedia:
@@ -192,21 +190,15 @@ def report_progress(session: Session, job_id: str, stage: Stage | None, progress
 
 
 def complete(session: Session, job_id: str, result: AnalysisResult) -> JobState | None:
-    """Store a pipeline result; a result without any face fails the job with `no_face_found` but is kept.
+    """Store a pipeline result: the job succeeded, whatever the verdict.
 
+    A file without a face is a result too (label `inconclusive`, reason `no_face_found`), not a
+    failure: the analysis ran and says what it saw, so the API, the web app and the CLI agree.
     Returns the final state, or None when the job stopped running meanwhile (canceled).
     """
     payload = result.model_dump(mode="json")
     values: dict[str, Any] = {"result": payload, "model_sha256": result.model.sha256, "progress": 100.0}
-    if NO_FACE_REASON in result.low_confidence_reasons:
-        state = JobState.failed
-        values |= {
-            "error_code": ErrorCode.no_face_found.value,
-            "error_message": "No face was found in the media, so nothing could be screened.",
-            "error_details": {},
-        }
-    else:
-        state = JobState.succeeded
+    state = JobState.succeeded
     if repository.finish_running(session, job_id, now=utcnow(), state=state, **values):
         live.publish_after_commit(session, JobEvent(job_id=job_id, state=state, progress=100.0))
         return state

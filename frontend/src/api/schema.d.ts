@@ -397,7 +397,7 @@ export interface components {
          *     failed on it). A new code must be added here: `DomainError` refuses one that is not.
          * @enum {string}
          */
-        ApiErrorCode: "no_face_found" | "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal" | "bad_request" | "malformed_multipart" | "missing_file" | "client_disconnected" | "validation_error" | "not_found" | "gone" | "method_not_allowed" | "conflict" | "rate_limited" | "quota_exceeded" | "insufficient_storage" | "unavailable" | "not_authenticated" | "invalid_credentials" | "forbidden" | "csrf_failed" | "invalid_email" | "weak_password" | "email_taken" | "accounts_disabled";
+        ApiErrorCode: "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal" | "bad_request" | "malformed_multipart" | "missing_file" | "client_disconnected" | "validation_error" | "not_found" | "gone" | "method_not_allowed" | "conflict" | "rate_limited" | "quota_exceeded" | "insufficient_storage" | "unavailable" | "not_authenticated" | "invalid_credentials" | "forbidden" | "csrf_failed" | "invalid_email" | "weak_password" | "email_taken" | "accounts_disabled";
         /** ApiKeyCreate */
         ApiKeyCreate: {
             /**
@@ -498,9 +498,12 @@ export interface components {
         /**
          * ErrorCode
          * @description Stable machine-readable failure codes, shared by the API's 4xx answers and failed jobs.
+         *
+         *     A file without a face is not a failure: it is an `inconclusive` result with the reason
+         *     `LowConfidenceReason.no_face_found`.
          * @enum {string}
          */
-        ErrorCode: "no_face_found" | "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal";
+        ErrorCode: "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal";
         /** ErrorDetail */
         ErrorDetail: {
             code: components["schemas"]["ApiErrorCode"];

@@ -174,11 +174,11 @@ def test_artifacts_are_served_by_safe_name_only(client: TestClient, settings: Se
 
 
 def test_failed_job_shows_error_code_and_message(client: TestClient) -> None:
-    job = insert(client, make_job(state=JobState.failed, error_code="no_face_found", error_message="No face."))
+    job = insert(client, make_job(state=JobState.failed, error_code="corrupt_media", error_message="Unreadable."))
 
     body = client.get(f"/api/jobs/{job.id}").json()
 
-    assert body["error"] == {"code": "no_face_found", "message": "No face.", "details": {}}
+    assert body["error"] == {"code": "corrupt_media", "message": "Unreadable.", "details": {}}
     assert body["queue_position"] is None
 
 
@@ -187,3 +187,12 @@ def test_method_not_allowed_uses_the_error_shape(client: TestClient) -> None:
 
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_stored_error_code_no_release_writes_is_served_as_internal_not_500(client: TestClient) -> None:
+    job = insert(client, make_job(state=JobState.failed, error_code="no_face_found", error_message="No face."))
+
+    response = client.get(f"/api/jobs/{job.id}")
+
+    assert response.status_code == 200
+    assert response.json()["error"]["code"] == "internal"

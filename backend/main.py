@@ -18,6 +18,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from backend.accounts.deps import limit_requests
 from backend.accounts.ratelimit import RateLimiter
 from backend.accounts.routes import router as accounts_router
+from backend.apidocs import OPENAPI_PATH
+from backend.apidocs import router as docs_router
 from backend.db import Database
 from backend.errors import ERROR_RESPONSES, install_error_handlers
 from backend.health.routes import metrics_router
@@ -107,6 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Screens faces in uploaded images and videos for deepfake manipulation.",
         lifespan=lifespan,
+        openapi_url=OPENAPI_PATH,
+        docs_url=None,  # backend/apidocs.py serves them from a package, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -123,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router, responses=ERROR_RESPONSES)
 
     app.include_router(metrics_router, responses=ERROR_RESPONSES)
+    app.include_router(docs_router)
 
     if settings.CORS_ORIGINS:
         app.add_middleware(

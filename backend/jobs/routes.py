@@ -19,8 +19,9 @@ from backend.deps import JobQueueDep, MetricsDep, SessionDep, SettingsDep, Stora
 from backend.errors import NotFound, error_responses, from_analysis_error
 from backend.jobs import service
 from backend.jobs.models import Job, JobState
-from backend.jobs.schemas import JobCreated, JobError, JobLinks, JobList, JobPublic
+from backend.jobs.schemas import ArtifactFile, ArtifactList, JobCreated, JobError, JobLinks, JobList, JobPublic
 from backend.jobs.service import AcceptedMedia
+from backend.jobs.storage import REPORT_NAME, Storage
 from backend.jobs.upload import receive_upload
 from backend.retention import quota
 from backend.settings import AuthMode
@@ -96,7 +97,29 @@ AcceptedMediaDep = Annotated[AcceptedMedia, Depends(accept_upload, scope="functi
 
 def links(job_id: str) -> JobLinks:
     base = f"/api/jobs/{job_id}"
-    return JobLinks(self=base, artifacts=f"{base}/artifacts/", report=f"{base}/artifacts/report.json")
+    return JobLinks(self=base, artifacts=f"{base}/artifacts", report=f"{base}/artifacts/{REPORT_NAME}")
+
+
+def artifact_list(job: Job, storage: Storage, base_url: str) -> ArtifactList:
+    """The result's artifacts that are on disk, with their sizes; none before the job has a result."""
+    result = stored_result(job)
+    items = []
+    for artifact in result.artifacts if result else []:
+        path = storage.artifact_path(job.id, artifact.name)
+        if path is None:
+            continue
+        items.append(ArtifactFile(
+            name=artifact.name, kind=artifact.kind, url=f"{base_url}/{artifact.name}", size_bytes=path.stat().st_size,
+            face_rank=artifact.face_rank, track_id=artifact.track_id, timestamp_seconds=artifact.timestamp_seconds,
+        ))
+    return ArtifactList(items=items)
+
+
+def artifact_file(job: Job, name: str, storage: Storage) -> FileResponse:
+    path = storage.artifact_path(job.id, name)
+    if path is None:
+        raise NotFound("No such artifact.", details={"name": name})
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
 def stored_result(job: Job) -> AnalysisResult | None:
@@ -202,6 +225,14 @@ def get_job(job: VisibleJobDep, session: SessionDep) -> JobPublic:
     return to_public(session, job)
 
 
+# Kept for clients of DeepShield-style APIs, which read results here.
+router.add_api_route(
+    "/results/{job_id}", get_job, methods=["GET"], response_model=JobPublic, responses=_NO_JOB,
+    operation_id="get_result", summary="GET /api/results/{job_id}: alias of GET /api/jobs/{job_id}",
+    description="Same as GET /api/jobs/{job_id}, kept for clients of other deepfake-screening APIs.",
+)
+
+
 @router.delete(
     "/jobs/{job_id}", response_model=JobPublic,
     responses={
@@ -218,17 +249,19 @@ def delete_job(visible: VisibleJobDep, session: SessionDep, storage: StorageDep)
     return to_public(session, job)
 
 
-@router.get(
-    "/jobs/{job_id}/artifacts/{name}",
-    response_class=FileResponse,
-    responses={
-        200: {"content": {"image/png": {}, "application/json": {}}},
-        **error_responses({404: "No such job or artifact."}),
-    },
-)
+@router.get("/jobs/{job_id}/artifacts", response_model=ArtifactList, responses=_NO_JOB)
+def list_artifacts(job: VisibleJobDep, storage: StorageDep) -> ArtifactList:
+    """A job's overlays, frames and report: kind, name, URL and size of each."""
+    return artifact_list(job, storage, links(job.id).artifacts)
+
+
+_ARTIFACT_FILE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}, "application/json": {}}},
+    **error_responses({404: "No such job or artifact."}),
+}
+
+
+@router.get("/jobs/{job_id}/artifacts/{name}", response_class=FileResponse, responses=_ARTIFACT_FILE)
 def get_artifact(job: VisibleJobDep, name: str, storage: StorageDep) -> FileResponse:
     """An overlay image, frame or the JSON report (report.json) of a job."""
-    path = storage.artifact_path(job.id, name)
-    if path is None:
-        raise NotFound("No such artifact.", details={"name": name})
-    return FileResponse(path, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
+    return artifact_file(job, name, storage)

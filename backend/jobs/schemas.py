@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.jobs.models import JobState
-from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, MediaKind, Stage
+from ml.contracts import AnalysisResult, ArtifactKind, ErrorCode, MediaInfo, MediaKind, Stage
 
 
 class JobError(BaseModel):
@@ -19,8 +19,24 @@ class JobError(BaseModel):
 
 class JobLinks(BaseModel):
     self: str
-    artifacts: str = Field(description="Prefix of artifact URLs; append a name from result.artifacts.")
-    report: str = Field(description="The JSON report, available once the job succeeded or failed with a result.")
+    artifacts: str = Field(description="The list of the job's artifacts; `<artifacts>/<name>` is one of them.")
+    report: str = Field(description="The signed JSON report, once the job has a result.")
+
+
+class ArtifactFile(BaseModel):
+    """One stored file of a job: an overlay, a frame or the report."""
+
+    name: str
+    kind: ArtifactKind
+    url: str
+    size_bytes: int
+    face_rank: int | None = Field(default=None, description="1 = most suspicious face.")
+    track_id: int | None = None
+    timestamp_seconds: float | None = None
+
+
+class ArtifactList(BaseModel):
+    items: list[ArtifactFile]
 
 
 class JobPublic(BaseModel):

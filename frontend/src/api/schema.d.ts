@@ -275,6 +275,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/{job_id}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Artifacts
+         * @description A job's overlays, frames and report: kind, name, URL and size of each.
+         */
+        get: operations["list_artifacts_api_jobs__job_id__artifacts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{job_id}/artifacts/{name}": {
         parameters: {
             query?: never;
@@ -307,6 +327,26 @@ export interface paths {
          * @description Live progress of a job as Server-Sent Events until it is final; poll GET /api/jobs/{job_id} as a fallback.
          */
         get: operations["stream_job_events_api_jobs__job_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/results/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /api/results/{job_id}: alias of GET /api/jobs/{job_id}
+         * @description Same as GET /api/jobs/{job_id}, kept for clients of other deepfake-screening APIs.
+         */
+        get: operations["get_result"];
         put?: never;
         post?: never;
         delete?: never;
@@ -470,10 +510,37 @@ export interface components {
             track_id?: number | null;
         };
         /**
+         * ArtifactFile
+         * @description One stored file of a job: an overlay, a frame or the report.
+         */
+        ArtifactFile: {
+            /**
+             * Face Rank
+             * @description 1 = most suspicious face.
+             */
+            face_rank?: number | null;
+            kind: components["schemas"]["ArtifactKind"];
+            /** Name */
+            name: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Timestamp Seconds */
+            timestamp_seconds?: number | null;
+            /** Track Id */
+            track_id?: number | null;
+            /** Url */
+            url: string;
+        };
+        /**
          * ArtifactKind
          * @enum {string}
          */
         ArtifactKind: "gradcam" | "frame" | "report";
+        /** ArtifactList */
+        ArtifactList: {
+            /** Items */
+            items: components["schemas"]["ArtifactFile"][];
+        };
         /** AuthConfig */
         AuthConfig: {
             mode: components["schemas"]["AuthMode"];
@@ -622,12 +689,12 @@ export interface components {
         JobLinks: {
             /**
              * Artifacts
-             * @description Prefix of artifact URLs; append a name from result.artifacts.
+             * @description The list of the job's artifacts; `<artifacts>/<name>` is one of them.
              */
             artifacts: string;
             /**
              * Report
-             * @description The JSON report, available once the job succeeded or failed with a result.
+             * @description The signed JSON report, once the job has a result.
              */
             report: string;
             /** Self */
@@ -1857,6 +1924,46 @@ export interface operations {
             };
         };
     };
+    list_artifacts_api_jobs__job_id__artifacts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactList"];
+                };
+            };
+            /** @description No such job, or not yours to see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_artifact_api_jobs__job_id__artifacts__name__get: {
         parameters: {
             query?: never;
@@ -1935,6 +2042,46 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_result: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description No such job, or not yours to see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

@@ -32,6 +32,7 @@ from backend.logs import configure_logging
 from backend.metrics import Metrics, MetricsMiddleware
 from backend.middleware import RequestIdMiddleware
 from backend.queue import JobQueue, create_celery
+from backend.reports.routes import router as reports_router
 from backend.retention import service as retention_service
 from backend.settings import ReaperMode, Settings, get_settings
 from backend.webapp import SinglePageApp
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
     app.include_router(live_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
     app.include_router(accounts_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
+    app.include_router(reports_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
     app.include_router(health_router, responses=ERROR_RESPONSES)
 
     app.include_router(metrics_router, responses=ERROR_RESPONSES)

@@ -51,7 +51,20 @@ def test_worker_finishes_jobs_with_the_right_outcome(
     assert "report.json" in names
     for name in names:
         assert api.get(f"/api/jobs/{face_id}/artifacts/{name}").status_code == 200, name
-    assert api.get(f"/api/jobs/{face_id}/artifacts/report.json").json()["score"] == face["result"]["score"]
+    # The downloaded report is evidence: it names the file, job and model, and its signature holds.
+    report = api.get(face["links"]["report"]).json()
+    assert report["score"] == face["result"]["score"]
+    assert report["file"]["name"] == "face.jpg"
+    assert report["file"]["sha256"] == face["sha256"]
+    assert report["job"]["id"] == face_id
+    assert report["job"]["finished_at"].replace("+00:00", "Z")[:19] == face["finished_at"][:19]
+    assert report["model"]["sha256"] == face["result"]["model"]["sha256"]
+    assert report["pipeline"]["frames"] == 8
+    assert report["verdict"]
+    assert api.post("/api/reports/verify", json=report).json()["valid"] is True
+    other = "manipulated" if report["label"] != "manipulated" else "no_signs"
+    tampered = api.post("/api/reports/verify", json={**report, "label": other}).json()
+    assert (tampered["valid"], tampered["outcome"]) == (False, "altered")
 
     blank = wait_final(api, blank_id, worker)
     assert blank["state"] == "succeeded", "the analysis ran; finding no face is its result"

@@ -335,6 +335,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/reports/public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Public Key
+         * @description The key that signs reports, to verify them anywhere (`python -m backend.reports verify --public-key`).
+         */
+        get: operations["public_key_api_reports_public_key_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify Report
+         * @description Whether a report.json was signed by this server and is unaltered (200 either way; see `valid`).
+         */
+        post: operations["verify_report_api_reports_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/results/{job_id}": {
         parameters: {
             query?: never;
@@ -904,6 +944,18 @@ export interface components {
              */
             threshold: number;
         };
+        /** PublicKey */
+        PublicKey: {
+            /** Algorithm */
+            algorithm: string;
+            /** Key Id */
+            key_id: string;
+            /**
+             * Public Key
+             * @description Base64 of the 32-byte Ed25519 public key.
+             */
+            public_key: string;
+        };
         /** Quota */
         Quota: {
             /** Limit */
@@ -915,6 +967,29 @@ export interface components {
             resets_at: string;
             /** Used */
             used: number;
+        };
+        /** ReportVerification */
+        ReportVerification: {
+            /**
+             * File Sha256
+             * @description The file hash the report names, when it has one.
+             */
+            file_sha256?: string | null;
+            /**
+             * Job Id
+             * @description The job the report names, when it has one.
+             */
+            job_id?: string | null;
+            /**
+             * Key Id
+             * @description The key the report names (or this server's, when it matched).
+             */
+            key_id: string | null;
+            /** Message */
+            message: string;
+            outcome: components["schemas"]["VerificationOutcome"];
+            /** Valid */
+            valid: boolean;
         };
         /** SampledFrame */
         SampledFrame: {
@@ -992,6 +1067,12 @@ export interface components {
             id: string;
             tier: components["schemas"]["Tier"];
         };
+        /**
+         * VerificationOutcome
+         * @description Why a report is or is not one this server signed, unaltered.
+         * @enum {string}
+         */
+        VerificationOutcome: "valid" | "not_signed" | "unsupported_algorithm" | "unknown_key" | "altered";
     };
     responses: never;
     parameters: never;
@@ -2042,6 +2123,87 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    public_key_api_reports_public_key_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicKey"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    verify_report_api_reports_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The report.json file as downloaded, unchanged. */
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportVerification"];
+                };
+            };
+            /** @description Larger than any report. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not a JSON object. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

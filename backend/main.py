@@ -35,6 +35,7 @@ from backend.queue import JobQueue, create_celery
 from backend.reports.routes import router as reports_router
 from backend.retention import service as retention_service
 from backend.settings import ReaperMode, Settings, get_settings
+from backend.shares.routes import router as shares_router
 from backend.webapp import SinglePageApp
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(live_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
     app.include_router(accounts_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
     app.include_router(reports_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
+    app.include_router(shares_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
     app.include_router(health_router, responses=ERROR_RESPONSES)
 
     app.include_router(metrics_router, responses=ERROR_RESPONSES)

@@ -15,6 +15,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Inte
 from sqlalchemy.orm import Mapped, mapped_column
 
 import backend.accounts.models  # noqa: F401  (the users table, target of owner_id)
+import backend.shares.models  # noqa: F401  (the job_shares table, deleted with its job)
 from backend.db import Base, UTCDateTime, utcnow
 
 

@@ -97,7 +97,9 @@ AcceptedMediaDep = Annotated[AcceptedMedia, Depends(accept_upload, scope="functi
 
 def links(job_id: str) -> JobLinks:
     base = f"/api/jobs/{job_id}"
-    return JobLinks(self=base, artifacts=f"{base}/artifacts", report=f"{base}/artifacts/{REPORT_NAME}")
+    return JobLinks(
+        self=base, artifacts=f"{base}/artifacts", report=f"{base}/artifacts/{REPORT_NAME}", shares=f"{base}/shares"
+    )
 
 
 def artifact_list(job: Job, storage: Storage, base_url: str) -> ArtifactList:
@@ -146,16 +148,22 @@ def stored_error(job: Job) -> JobError | None:
     return JobError(code=code, message=job.error_message or "", details=job.error_details or {})
 
 
+def view_fields(job: Job) -> dict[str, Any]:
+    """The `JobView` part of a job, shared by the owner's view and a share link's."""
+    return {
+        "id": job.id, "state": JobState(job.state), "stage": Stage(job.stage) if job.stage else None,
+        "progress": job.progress, "kind": MediaKind(job.kind), "media_format": job.media_format,
+        "original_filename": job.original_filename, "size_bytes": job.size_bytes, "sha256": job.sha256,
+        "media": MediaInfo.model_validate(job.media_info) if job.media_info else None,
+        "error": stored_error(job), "result": stored_result(job), "created_at": job.created_at,
+        "started_at": job.started_at, "finished_at": job.finished_at, "updated_at": job.updated_at,
+    }
+
+
 def to_public(session: Session, job: Job) -> JobPublic:
-    error = stored_error(job)
     return JobPublic(
-        id=job.id, state=JobState(job.state), stage=Stage(job.stage) if job.stage else None,
-        progress=job.progress, kind=MediaKind(job.kind),
-        media_format=job.media_format, original_filename=job.original_filename, size_bytes=job.size_bytes,
-        sha256=job.sha256, media=MediaInfo.model_validate(job.media_info) if job.media_info else None,
-        queue_position=service.queue_position(session, job), attempts=job.attempts, reused_from=job.reused_from,
-        error=error, result=stored_result(job), created_at=job.created_at, started_at=job.started_at,
-        finished_at=job.finished_at, updated_at=job.updated_at, links=links(job.id),
+        **view_fields(job), queue_position=service.queue_position(session, job), attempts=job.attempts,
+        reused_from=job.reused_from, links=links(job.id),
     )
 
 

@@ -335,6 +335,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/{job_id}/shares": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Shares
+         * @description The job's share links, newest first, active or not (their tokens are not kept, so not shown).
+         */
+        get: operations["list_shares_api_jobs__job_id__shares_get"];
+        put?: never;
+        /**
+         * Create Share
+         * @description Make a read-only link to this job's result and files that works without an account until it expires.
+         */
+        post: operations["create_share_api_jobs__job_id__shares_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/shares/{share_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Share
+         * @description Revoke a share link at once: it answers 410 from then on.
+         */
+        delete: operations["revoke_share_api_jobs__job_id__shares__share_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/reports/public-key": {
         parameters: {
             query?: never;
@@ -387,6 +431,66 @@ export interface paths {
          * @description Same as GET /api/jobs/{job_id}, kept for clients of other deepfake-screening APIs.
          */
         get: operations["get_result"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/shared/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Shared Job
+         * @description The job a share link opens, read-only, without an account.
+         */
+        get: operations["get_shared_job_api_shared__token__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/shared/{token}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Shared Artifacts
+         * @description The shared job's overlays, frames and report.
+         */
+        get: operations["list_shared_artifacts_api_shared__token__artifacts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/shared/{token}/artifacts/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Shared Artifact
+         * @description One file of the shared job.
+         */
+        get: operations["get_shared_artifact_api_shared__token__artifacts__name__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -739,6 +843,11 @@ export interface components {
             report: string;
             /** Self */
             self: string;
+            /**
+             * Shares
+             * @description The job's read-only share links (POST to make one).
+             */
+            shares: string;
         };
         /** JobList */
         JobList: {
@@ -751,7 +860,10 @@ export interface components {
             /** Total */
             total: number;
         };
-        /** JobPublic */
+        /**
+         * JobPublic
+         * @description A job as its owner (or the holder of its access token) sees it.
+         */
         JobPublic: {
             /** Attempts */
             attempts: number;
@@ -1005,6 +1117,141 @@ export interface components {
             index: number;
             /** Timestamp Seconds */
             timestamp_seconds: number;
+        };
+        /** ShareCreate */
+        ShareCreate: {
+            /**
+             * Expires In Seconds
+             * @description From 1 minute to 30 days.
+             * @default 604800
+             */
+            expires_in_seconds: number;
+        };
+        /** ShareCreated */
+        ShareCreated: {
+            /**
+             * Active
+             * @description Neither expired nor revoked.
+             */
+            active: boolean;
+            /**
+             * Api Url
+             * @description The shared job in the API (GET), for scripts.
+             */
+            api_url: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Id */
+            id: string;
+            /** Revoked At */
+            revoked_at: string | null;
+            /**
+             * Token
+             * @description Shown only here; whoever has it may read the job until it ends.
+             */
+            token: string;
+            /**
+             * Url
+             * @description The web app's page for the link: send this to the colleague.
+             */
+            url: string;
+        };
+        /**
+         * SharedJob
+         * @description A job seen through a read-only share link: no queue, attempt or reuse details, no way to change it.
+         */
+        SharedJob: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            error: components["schemas"]["JobError"] | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /** @description Detected from the file's bytes, never from its name. */
+            kind: components["schemas"]["MediaKind"];
+            links: components["schemas"]["SharedJobLinks"];
+            media: components["schemas"]["MediaInfo"] | null;
+            /** Media Format */
+            media_format: string;
+            /** Original Filename */
+            original_filename: string | null;
+            /**
+             * Progress
+             * @description Percent, 0-100.
+             */
+            progress: number;
+            /** @description What the analysis found, once it ran. */
+            result: components["schemas"]["AnalysisResult"] | null;
+            /** Sha256 */
+            sha256: string;
+            /**
+             * Share Expires At
+             * Format: date-time
+             * @description When the link stops working (unless revoked sooner).
+             */
+            share_expires_at: string;
+            /** Size Bytes */
+            size_bytes: number;
+            stage: components["schemas"]["Stage"] | null;
+            /** Started At */
+            started_at: string | null;
+            state: components["schemas"]["JobState"];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** SharedJobLinks */
+        SharedJobLinks: {
+            /**
+             * Artifacts
+             * @description The list of the job's artifacts, readable with the link.
+             */
+            artifacts: string;
+            /** Report */
+            report: string;
+            /** Self */
+            self: string;
+        };
+        /** ShareList */
+        ShareList: {
+            /** Items */
+            items: components["schemas"]["SharePublic"][];
+        };
+        /** SharePublic */
+        SharePublic: {
+            /**
+             * Active
+             * @description Neither expired nor revoked.
+             */
+            active: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Id */
+            id: string;
+            /** Revoked At */
+            revoked_at: string | null;
         };
         /**
          * Signal
@@ -2127,6 +2374,129 @@ export interface operations {
             };
         };
     };
+    list_shares_api_jobs__job_id__shares_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareList"];
+                };
+            };
+            /** @description No such job, or not yours to see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_share_api_jobs__job_id__shares_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShareCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareCreated"];
+                };
+            };
+            /** @description No such job, or not yours to see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    revoke_share_api_jobs__job_id__shares__share_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+                share_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such job or share link. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     public_key_api_reports_public_key_get: {
         parameters: {
             query?: never;
@@ -2230,6 +2600,158 @@ export interface operations {
             };
             /** @description No such job, or not yours to see. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_shared_job_api_shared__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SharedJob"];
+                };
+            };
+            /** @description No such share link. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The link expired or was revoked. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_shared_artifacts_api_shared__token__artifacts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactList"];
+                };
+            };
+            /** @description No such share link. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The link expired or was revoked. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_shared_artifact_api_shared__token__artifacts__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                /** @description The share link's token. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "image/png": unknown;
+                };
+            };
+            /** @description No such share link. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The link expired or was revoked. */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

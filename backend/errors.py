@@ -4,6 +4,7 @@ Exception tree::
 
     DomainError                 status + stable code + message + JSON-safe details
     ├── NotFound                404 (also for ids a caller may not see, so ids cannot be probed)
+    ├── Gone                    410 (a share link that expired or was revoked)
     ├── Conflict                409
     ├── BadRequest              400 (malformed multipart, missing form fields)
     ├── Unauthorized            401 (no, expired, revoked or forged credentials where they are required)
@@ -52,7 +53,6 @@ class ApiErrorCode(StrEnum):
     """
 
     # media, shared with failed jobs (ml.contracts.ErrorCode)
-    no_face_found = "no_face_found"
     corrupt_media = "corrupt_media"
     unsupported_media = "unsupported_media"
     empty_file = "empty_file"
@@ -137,6 +137,11 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status_code = 409
     code = ApiErrorCode.conflict
+
+
+class Gone(DomainError):
+    status_code = 410
+    code = ApiErrorCode.gone
 
 
 class BadRequest(DomainError):

@@ -18,6 +18,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from backend.accounts.deps import limit_requests
 from backend.accounts.ratelimit import RateLimiter
 from backend.accounts.routes import router as accounts_router
+from backend.apidocs import OPENAPI_PATH
+from backend.apidocs import router as docs_router
 from backend.db import Database
 from backend.errors import ERROR_RESPONSES, install_error_handlers
 from backend.health.routes import metrics_router
@@ -30,8 +32,10 @@ from backend.logs import configure_logging
 from backend.metrics import Metrics, MetricsMiddleware
 from backend.middleware import RequestIdMiddleware, TextGuardMiddleware
 from backend.queue import JobQueue, create_celery
+from backend.reports.routes import router as reports_router
 from backend.retention import service as retention_service
 from backend.settings import ReaperMode, Settings, get_settings
+from backend.shares.routes import router as shares_router
 from backend.webapp import SinglePageApp
 
 logger = logging.getLogger(__name__)
@@ -107,6 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Screens faces in uploaded images and videos for deepfake manipulation.",
         lifespan=lifespan,
+        openapi_url=OPENAPI_PATH,
+        docs_url=None,  # backend/apidocs.py serves them from a package, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -120,9 +127,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
     app.include_router(live_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
     app.include_router(accounts_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
+    app.include_router(reports_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
+    app.include_router(shares_router, dependencies=rate_limited, responses=ERROR_RESPONSES)
     app.include_router(health_router, responses=ERROR_RESPONSES)
 
     app.include_router(metrics_router, responses=ERROR_RESPONSES)
+    app.include_router(docs_router)
 
     if settings.CORS_ORIGINS:
         app.add_middleware(

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
 
     ENVIRONMENT: Environment = Environment.development
     SECRET_KEY: str = DEFAULT_SECRET_KEY
+    REPORT_SIGNING_KEY: str = ""
+    """Base64 of a 32-byte Ed25519 seed that signs report.json; empty: derived from SECRET_KEY (backend/reports)."""
     LOG_LEVEL: str = "INFO"
 
     VAR_DIR: Path = REPO_ROOT / "var"

@@ -38,9 +38,12 @@ class Stage(StrEnum):
 
 
 class ErrorCode(StrEnum):
-    """Stable machine-readable failure codes, shared by the API's 4xx answers and failed jobs."""
+    """Stable machine-readable failure codes, shared by the API's 4xx answers and failed jobs.
 
-    no_face_found = "no_face_found"
+    A file without a face is not a failure: it is an `inconclusive` result with the reason
+    `LowConfidenceReason.no_face_found`.
+    """
+
     corrupt_media = "corrupt_media"
     unsupported_media = "unsupported_media"
     empty_file = "empty_file"

@@ -20,11 +20,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from backend.db import Database
+from backend.db import Database, utcnow
 from backend.jobs import service
-from backend.jobs.models import JobState
+from backend.jobs.models import Job, JobState
 from backend.jobs.storage import REPORT_NAME, Storage
 from backend.queue import JobQueue
+from backend.reports.builder import build_report, write_report
+from backend.reports.signing import report_signer
 from backend.settings import Settings
 from ml.contracts import AnalysisError, AnalysisResult, Artifact, ArtifactKind, ErrorCode, Stage
 
@@ -144,7 +146,7 @@ class JobRunner:
                 progress(Stage.saving, 99.0)
                 if heartbeat.canceled.is_set():
                     raise JobCanceled
-                return self._save(job_id, result, artifacts_dir)
+                return self._save(job, result, artifacts_dir)
             except JobCanceled:
                 logger.info("job canceled while running; stopped", extra=extra)
                 self.storage.delete_artifacts(job_id)
@@ -189,18 +191,28 @@ class JobRunner:
 
         return report
 
-    def _save(self, job_id: str, result: AnalysisResult, artifacts_dir: Path) -> JobState | None:
+    def _save(self, job: Job, result: AnalysisResult, artifacts_dir: Path) -> JobState | None:
+        job_id = job.id
         report = Artifact(name=REPORT_NAME, kind=ArtifactKind.report)
         result = result.model_copy(update={"artifacts": [*result.artifacts, report]})
-        (artifacts_dir / REPORT_NAME).write_text(result.model_dump_json(indent=2), encoding="utf-8")
+        finished_at = utcnow()
+        document = build_report(job, result, pipeline=self._pipeline_settings(), finished_at=finished_at)
+        write_report(artifacts_dir / REPORT_NAME, document, report_signer(self.settings))
         with self.database.session() as session:
-            state = service.complete(session, job_id, result)
+            state = service.complete(session, job_id, result, finished_at=finished_at)
         if state is None:
             logger.info("job was canceled before its result was saved", extra={"job_id": job_id})
             self.storage.delete_artifacts(job_id)
             return JobState.canceled
         logger.info("job %s (score=%s, label=%s)", state, result.score, result.label, extra={"job_id": job_id})
         return state
+
+    def _pipeline_settings(self) -> dict[str, object]:
+        """The pipeline's configuration as the report states it (no local paths)."""
+        config = getattr(self.pipeline, "config", None)
+        if config is None:
+            return {}
+        return config.model_dump(mode="json", exclude={"onnx_cache_dir"})  # type: ignore[no-any-return]
 
     def _fail(
         self, job_id: str, code: ErrorCode, message: str, details: dict[str, object] | None = None

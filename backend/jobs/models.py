@@ -15,6 +15,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Inte
 from sqlalchemy.orm import Mapped, mapped_column
 
 import backend.accounts.models  # noqa: F401  (the users table, target of owner_id)
+import backend.shares.models  # noqa: F401  (the job_shares table, deleted with its job)
 from backend.db import Base, UTCDateTime, utcnow
 
 
@@ -87,6 +88,13 @@ class Job(Base):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def visible_reused_from(self) -> str | None:
+        """The source of a reused result, as shown to the job's caller and in its report: only to a
+        signed-in owner (reuse stays within one owner, so the source is theirs). Anonymous jobs are
+        reused among all anonymous uploaders, so naming the source handed one uploader another's job."""
+        return self.reused_from if self.owner_id is not None else None
 
     @property
     def queue(self) -> str:

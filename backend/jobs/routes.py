@@ -19,8 +19,9 @@ from backend.deps import JobQueueDep, MetricsDep, SessionDep, SettingsDep, Stora
 from backend.errors import NotFound, error_responses, from_analysis_error
 from backend.jobs import service
 from backend.jobs.models import Job, JobState
-from backend.jobs.schemas import JobCreated, JobError, JobLinks, JobList, JobPublic
+from backend.jobs.schemas import ArtifactFile, ArtifactList, JobCreated, JobError, JobLinks, JobList, JobPublic
 from backend.jobs.service import AcceptedMedia
+from backend.jobs.storage import REPORT_NAME, Storage
 from backend.jobs.upload import ensure_min_side, receive_upload
 from backend.retention import quota
 from backend.settings import AuthMode
@@ -97,7 +98,31 @@ AcceptedMediaDep = Annotated[AcceptedMedia, Depends(accept_upload, scope="functi
 
 def links(job_id: str) -> JobLinks:
     base = f"/api/jobs/{job_id}"
-    return JobLinks(self=base, artifacts=f"{base}/artifacts/", report=f"{base}/artifacts/report.json")
+    return JobLinks(
+        self=base, artifacts=f"{base}/artifacts", report=f"{base}/artifacts/{REPORT_NAME}", shares=f"{base}/shares"
+    )
+
+
+def artifact_list(job: Job, storage: Storage, base_url: str) -> ArtifactList:
+    """The result's artifacts that are on disk, with their sizes; none before the job has a result."""
+    result = stored_result(job)
+    items = []
+    for artifact in result.artifacts if result else []:
+        path = storage.artifact_path(job.id, artifact.name)
+        if path is None:
+            continue
+        items.append(ArtifactFile(
+            name=artifact.name, kind=artifact.kind, url=f"{base_url}/{artifact.name}", size_bytes=path.stat().st_size,
+            face_rank=artifact.face_rank, track_id=artifact.track_id, timestamp_seconds=artifact.timestamp_seconds,
+        ))
+    return ArtifactList(items=items)
+
+
+def artifact_file(job: Job, name: str, storage: Storage) -> FileResponse:
+    path = storage.artifact_path(job.id, name)
+    if path is None:
+        raise NotFound("No such artifact.", details={"name": name})
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
 def stored_result(job: Job) -> AnalysisResult | None:
@@ -113,21 +138,33 @@ def stored_result(job: Job) -> AnalysisResult | None:
         return None
 
 
+def stored_error(job: Job) -> JobError | None:
+    if not job.error_code:
+        return None
+    try:
+        code = ErrorCode(job.error_code)
+    except ValueError:  # a code no release writes any more (migrations convert the known ones)
+        logger.warning("stored job error code is unknown", extra={"job_id": job.id, "error_code": job.error_code})
+        code = ErrorCode.internal
+    return JobError(code=code, message=job.error_message or "", details=job.error_details or {})
+
+
+def view_fields(job: Job) -> dict[str, Any]:
+    """The `JobView` part of a job, shared by the owner's view and a share link's."""
+    return {
+        "id": job.id, "state": JobState(job.state), "stage": Stage(job.stage) if job.stage else None,
+        "progress": job.progress, "kind": MediaKind(job.kind), "media_format": job.media_format,
+        "original_filename": job.original_filename, "size_bytes": job.size_bytes, "sha256": job.sha256,
+        "media": MediaInfo.model_validate(job.media_info) if job.media_info else None,
+        "error": stored_error(job), "result": stored_result(job), "created_at": job.created_at,
+        "started_at": job.started_at, "finished_at": job.finished_at, "updated_at": job.updated_at,
+    }
+
+
 def to_public(session: Session, job: Job) -> JobPublic:
-    error = (
-        JobError(code=ErrorCode(job.error_code), message=job.error_message or "", details=job.error_details or {})
-        if job.error_code
-        else None
-    )
     return JobPublic(
-        id=job.id, state=JobState(job.state), stage=Stage(job.stage) if job.stage else None,
-        progress=job.progress, kind=MediaKind(job.kind),
-        media_format=job.media_format, original_filename=job.original_filename, size_bytes=job.size_bytes,
-        sha256=job.sha256, media=MediaInfo.model_validate(job.media_info) if job.media_info else None,
-        queue_position=service.queue_position(session, job), attempts=job.attempts,
-        reused_from=service.visible_reused_from(job),
-        error=error, result=stored_result(job), created_at=job.created_at, started_at=job.started_at,
-        finished_at=job.finished_at, updated_at=job.updated_at, links=links(job.id),
+        **view_fields(job), queue_position=service.queue_position(session, job), attempts=job.attempts,
+        reused_from=job.visible_reused_from, links=links(job.id),
     )
 
 
@@ -161,7 +198,7 @@ def create_job(
     metrics.jobs_submitted.labels(job.kind, str(job.reused_from is not None).lower()).inc()
     response.headers["Location"] = f"/api/jobs/{job.id}"
     return JobCreated(
-        id=job.id, state=JobState(job.state), reused_from=service.visible_reused_from(job), links=links(job.id),
+        id=job.id, state=JobState(job.state), reused_from=job.visible_reused_from, links=links(job.id),
         access_token=token,
     )
 
@@ -198,6 +235,14 @@ def get_job(job: VisibleJobDep, session: SessionDep) -> JobPublic:
     return to_public(session, job)
 
 
+# Kept for clients of DeepShield-style APIs, which read results here.
+router.add_api_route(
+    "/results/{job_id}", get_job, methods=["GET"], response_model=JobPublic, responses=_NO_JOB,
+    operation_id="get_result", summary="GET /api/results/{job_id}: alias of GET /api/jobs/{job_id}",
+    description="Same as GET /api/jobs/{job_id}, kept for clients of other deepfake-screening APIs.",
+)
+
+
 @router.delete(
     "/jobs/{job_id}", response_model=JobPublic,
     responses={
@@ -214,17 +259,19 @@ def delete_job(visible: VisibleJobDep, session: SessionDep, storage: StorageDep)
     return to_public(session, job)
 
 
-@router.get(
-    "/jobs/{job_id}/artifacts/{name}",
-    response_class=FileResponse,
-    responses={
-        200: {"content": {"image/png": {}, "application/json": {}}},
-        **error_responses({404: "No such job or artifact."}),
-    },
-)
+@router.get("/jobs/{job_id}/artifacts", response_model=ArtifactList, responses=_NO_JOB)
+def list_artifacts(job: VisibleJobDep, storage: StorageDep) -> ArtifactList:
+    """A job's overlays, frames and report: kind, name, URL and size of each."""
+    return artifact_list(job, storage, links(job.id).artifacts)
+
+
+_ARTIFACT_FILE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}, "application/json": {}}},
+    **error_responses({404: "No such job or artifact."}),
+}
+
+
+@router.get("/jobs/{job_id}/artifacts/{name}", response_class=FileResponse, responses=_ARTIFACT_FILE)
 def get_artifact(job: VisibleJobDep, name: str, storage: StorageDep) -> FileResponse:
     """An overlay image, frame or the JSON report (report.json) of a job."""
-    path = storage.artifact_path(job.id, name)
-    if path is None:
-        raise NotFound("No such artifact.", details={"name": name})
-    return FileResponse(path, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
+    return artifact_file(job, name, storage)

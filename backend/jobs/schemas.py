@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.jobs.models import JobState
-from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, MediaKind, Stage
+from ml.contracts import AnalysisResult, ArtifactKind, ErrorCode, MediaInfo, MediaKind, Stage
 
 
 class JobError(BaseModel):
@@ -19,11 +19,30 @@ class JobError(BaseModel):
 
 class JobLinks(BaseModel):
     self: str
-    artifacts: str = Field(description="Prefix of artifact URLs; append a name from result.artifacts.")
-    report: str = Field(description="The JSON report, available once the job succeeded or failed with a result.")
+    artifacts: str = Field(description="The list of the job's artifacts; `<artifacts>/<name>` is one of them.")
+    report: str = Field(description="The signed JSON report, once the job has a result.")
+    shares: str = Field(description="The job's read-only share links (POST to make one).")
 
 
-class JobPublic(BaseModel):
+class ArtifactFile(BaseModel):
+    """One stored file of a job: an overlay, a frame or the report."""
+
+    name: str
+    kind: ArtifactKind
+    url: str
+    size_bytes: int
+    face_rank: int | None = Field(default=None, description="1 = most suspicious face.")
+    track_id: int | None = None
+    timestamp_seconds: float | None = None
+
+
+class ArtifactList(BaseModel):
+    items: list[ArtifactFile]
+
+
+class JobView(BaseModel):
+    """What anyone allowed to see a job sees, through a share link too."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: str
@@ -36,16 +55,34 @@ class JobPublic(BaseModel):
     size_bytes: int
     sha256: str
     media: MediaInfo | None
-    queue_position: int | None = Field(description="1 = next to run; only while queued.")
-    attempts: int
-    reused_from: str | None = Field(description="Id of the job whose stored result was reused, if any.")
     error: JobError | None
     result: AnalysisResult | None = Field(description="What the analysis found, once it ran.")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+
+
+class JobPublic(JobView):
+    """A job as its owner (or the holder of its access token) sees it."""
+
+    queue_position: int | None = Field(description="1 = next to run; only while queued.")
+    attempts: int
+    reused_from: str | None = Field(description="Id of the job whose stored result was reused, if any.")
     links: JobLinks
+
+
+class SharedJobLinks(BaseModel):
+    self: str
+    artifacts: str = Field(description="The list of the job's artifacts, readable with the link.")
+    report: str
+
+
+class SharedJob(JobView):
+    """A job seen through a read-only share link: no queue, attempt or reuse details, no way to change it."""
+
+    share_expires_at: datetime = Field(description="When the link stops working (unless revoked sooner).")
+    links: SharedJobLinks
 
 
 class JobCreated(BaseModel):

@@ -11,6 +11,7 @@ State machine (see docs/architecture.md)::
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,16 +26,16 @@ from backend.db import run_after_commit, run_after_rollback, utcnow
 from backend.errors import NotFound, public_message
 from backend.jobs import repository
 from backend.jobs.models import Job, JobState, new_job_id, queue_for_kind
-from backend.jobs.storage import Storage, sanitize_filename
+from backend.jobs.storage import REPORT_NAME, Storage, sanitize_filename
 from backend.live import publisher as live
 from backend.live.schemas import JobEvent
 from backend.queue import JobQueue
+from backend.reports.builder import build_report, write_report
+from backend.reports.signing import report_signer
 from backend.settings import Settings
 from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, Stage
 
 logger = logging.getLogger(__name__)
-
-NO_FACE_REASON = "no_face_found"
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def submit(
         repository.add(session, job)
         storage.copy_artifacts(previous.id, job.id)
         run_after_rollback(session, lambda: storage.delete_artifacts(job.id))
+        _rewrite_reused_report(job, storage, settings)
         media.temp_path.unlink(missing_ok=True)
         logger.info("job reused a stored result", extra={"job_id": job.id, "reused_from": previous.id})
         return job
@@ -128,11 +130,22 @@ def submit(
     return job
 
 
-def visible_reused_from(job: Job) -> str | None:
-    """The source of a reused result, as shown to the job's caller: only to a signed-in owner (reuse
-    stays within one owner, so the source is theirs). Anonymous jobs are reused among all anonymous
-    uploaders, so naming the source handed one uploader another's job id."""
-    return job.reused_from if job.owner_id is not None else None
+def _rewrite_reused_report(job: Job, storage: Storage, settings: Settings) -> None:
+    """The copied report named the original job: sign one for this job, with the original's
+    pipeline settings (the analysis is the original's; `job.reused_from` says so)."""
+    path = storage.artifact_path(job.id, REPORT_NAME)
+    if path is None:
+        return
+    try:
+        result = AnalysisResult.model_validate(job.result)
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        logger.warning("reused result has no current report; not rewritten", extra={"job_id": job.id})
+        return
+    pipeline = previous.get("pipeline") if isinstance(previous, dict) else None
+    document = build_report(job, result, pipeline=pipeline if isinstance(pipeline, dict) else {},
+                            finished_at=job.finished_at)
+    write_report(path, document, report_signer(settings))
 
 
 def get(session: Session, job_id: str) -> Job:
@@ -199,23 +212,20 @@ def report_progress(session: Session, job_id: str, stage: Stage | None, progress
     return running
 
 
-def complete(session: Session, job_id: str, result: AnalysisResult) -> JobState | None:
-    """Store a pipeline result; a result without any face fails the job with `no_face_found` but is kept.
+def complete(
+    session: Session, job_id: str, result: AnalysisResult, *, finished_at: datetime | None = None
+) -> JobState | None:
+    """Store a pipeline result: the job succeeded, whatever the verdict.
 
-    Returns the final state, or None when the job stopped running meanwhile (canceled).
+    A file without a face is a result too (label `inconclusive`, reason `no_face_found`), not a
+    failure: the analysis ran and says what it saw, so the API, the web app and the CLI agree.
+    `finished_at` is the time the signed report already states. Returns the final state, or None
+    when the job stopped running meanwhile (canceled).
     """
     payload = result.model_dump(mode="json")
     values: dict[str, Any] = {"result": payload, "model_sha256": result.model.sha256, "progress": 100.0}
-    if NO_FACE_REASON in result.low_confidence_reasons:
-        state = JobState.failed
-        values |= {
-            "error_code": ErrorCode.no_face_found.value,
-            "error_message": "No face was found in the media, so nothing could be screened.",
-            "error_details": {},
-        }
-    else:
-        state = JobState.succeeded
-    if repository.finish_running(session, job_id, now=utcnow(), state=state, **values):
+    state = JobState.succeeded
+    if repository.finish_running(session, job_id, now=finished_at or utcnow(), state=state, **values):
         live.publish_after_commit(session, JobEvent(job_id=job_id, state=state, progress=100.0))
         return state
     return None

@@ -29,7 +29,7 @@ def test_unknown_route_is_404_with_the_error_shape(client: TestClient) -> None:
 
 
 def test_openapi_documents_the_upload_body(client: TestClient) -> None:
-    schema = client.get("/openapi.json").json()
+    schema = client.get("/api/openapi.json").json()
     body = schema["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["properties"]["file"] == {"type": "string", "format": "binary"}
     assert "/api/analyze-image" in schema["paths"]
@@ -69,3 +69,27 @@ def test_unexpected_errors_are_500_without_internals(settings: Settings) -> None
     assert response.json()["error"]["code"] == "internal"
     assert "secret" not in response.text
     assert response.headers["x-request-id"] == response.json()["request_id"] == "boom-1", "500s carry it too"
+
+
+def test_api_docs_are_served_from_the_package_without_inline_scripts(client: TestClient) -> None:
+    page = client.get("/api/docs")
+    start = client.get("/api/docs/assets/start.js")
+    bundle = client.get("/api/docs/assets/swagger-ui-bundle.js")
+    css = client.get("/api/docs/assets/swagger-ui.css")
+    outside = client.get("/api/docs/assets/__init__.py")
+    old_docs = client.get("/docs", follow_redirects=False)
+    old_schema = client.get("/openapi.json")
+
+    assert page.status_code == 200
+    assert "<script>" not in page.text
+    assert "cdn" not in page.text.lower()
+    assert '"/api/openapi.json"' in start.text
+    assert start.headers["content-type"].startswith("text/javascript")
+    assert bundle.status_code == 200
+    assert b"SwaggerUIBundle" in bundle.content
+    assert css.headers["content-type"].startswith("text/css")
+    assert outside.status_code == 404
+    assert outside.json()["error"]["code"] == "not_found"
+    assert old_docs.status_code == 308
+    assert old_docs.headers["location"] == "/api/docs"
+    assert old_schema.json()["info"]["title"] == "DeepScreen API", "the old schema URL still leads to it"

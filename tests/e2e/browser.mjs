@@ -177,7 +177,7 @@ try {
 
       const reportHref = await page.locator("[data-testid=download-report]").getAttribute("href");
       const report = await page.evaluate(async (href) => (await fetch(href)).json(), reportHref);
-      check(typeof report.schema_version === "string" && Array.isArray(report.faces), "the JSON report is not an AnalysisResult");
+      check(typeof report.result?.schema_version === "string" && Array.isArray(report.result.faces) && report.signature?.value, "the JSON report is not a signed report of an AnalysisResult");
 
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: join(OUT, "result.png"), fullPage: true });

@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 import backend.jobs.models  # noqa: F401  (registers the tables)
 from backend.db import Base
@@ -55,3 +55,27 @@ def test_models_and_migrations_agree(empty_database_url: str) -> None:
         engine.dispose()
 
     assert differences == []
+
+
+def test_a_job_that_failed_for_want_of_a_face_becomes_an_inconclusive_success(empty_database_url: str) -> None:
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0002")
+    engine = create_engine(empty_database_url)
+    columns = ("id, state, kind, media_format, size_bytes, sha256, model_sha256, force, progress, attempts, "
+               "created_at, updated_at, error_code, error_message, result")
+    try:
+        with engine.begin() as connection:
+            for job_id, code, result in (("a" * 32, "no_face_found", '{"label": "inconclusive"}'),
+                                         ("b" * 32, "corrupt_media", None)):
+                connection.execute(text(
+                    f"INSERT INTO jobs ({columns}) VALUES (:id, 'failed', 'image', 'png', 1, :h, :h, false, 100, 1, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :code, 'message', :result)"
+                ), {"id": job_id, "h": "0" * 64, "code": code, "result": result})
+        command.upgrade(config, "0003")
+        with engine.connect() as connection:
+            query = text("SELECT id, state || '/' || coalesce(error_code, '-') FROM jobs")
+            rows = dict(connection.execute(query).all())
+    finally:
+        engine.dispose()
+
+    assert rows == {"a" * 32: "succeeded/-", "b" * 32: "failed/corrupt_media"}

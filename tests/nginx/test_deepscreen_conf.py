@@ -15,9 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backend.main import create_app
 from backend.settings import Settings
 from tests.backend.factories import png_bytes
 from tests.conftest import standalone_api_settings
+from tests.openapi import schema_errors
 from tests.servers import NGINX_CONF, Nginx, serve_api, serve_nginx
 
 APP_JS = "console.log('deepscreen');\n" * 400
@@ -147,6 +149,11 @@ def test_an_api_that_is_down_answers_a_json_503(tmp_path: Path, stack: tuple[Ngi
         response = httpx.get(nginx.url + "/api/jobs")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
+    # nginx's own error pages are valid answers of the API's contract, code included.
+    document = create_app(settings).openapi()
+    assert schema_errors(document, "ErrorResponse", response.json()) == []
+    for code in re.findall(r'"code":"(\w+)"', NGINX_CONF.read_text()):
+        assert code in document["components"]["schemas"]["ApiErrorCode"]["enum"], code
 
 
 class UpgradeEchoServer:
@@ -212,3 +219,23 @@ def test_job_tokens_in_query_strings_stay_out_of_the_access_log(stack: tuple[Ngi
         time.sleep(0.05)
     assert f"/api/jobs/{'0' * 32}" in log
     assert "secret-job-token-123" not in log
+
+
+def test_the_api_docs_and_schema_come_through_nginx(stack: tuple[Nginx, Settings]) -> None:
+    nginx, _ = stack
+    page = httpx.get(nginx.url + "/api/docs")
+    schema = httpx.get(nginx.url + "/api/openapi.json")
+    bundle = httpx.get(nginx.url + "/api/docs/assets/swagger-ui-bundle.js", headers={"Accept-Encoding": "gzip"})
+    old = httpx.get(nginx.url + "/docs")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "swagger-ui-bundle.js" in page.text
+    assert "<script>" not in page.text, "an inline script would be blocked by the CSP"
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert schema.status_code == 200
+    assert schema.json()["info"]["title"] == "DeepScreen API"
+    assert bundle.status_code == 200
+    assert bundle.headers["content-encoding"] == "gzip"
+    assert old.status_code == 308
+    assert old.headers["location"].endswith("/api/docs")

@@ -51,12 +51,26 @@ def test_worker_finishes_jobs_with_the_right_outcome(
     assert "report.json" in names
     for name in names:
         assert api.get(f"/api/jobs/{face_id}/artifacts/{name}").status_code == 200, name
-    assert api.get(f"/api/jobs/{face_id}/artifacts/report.json").json()["score"] == face["result"]["score"]
+    # The downloaded report is evidence: it names the file, job and model, and its signature holds.
+    report = api.get(face["links"]["report"]).json()
+    assert report["score"] == face["result"]["score"]
+    assert report["file"]["name"] == "face.jpg"
+    assert report["file"]["sha256"] == face["sha256"]
+    assert report["job"]["id"] == face_id
+    assert report["job"]["finished_at"].replace("+00:00", "Z")[:19] == face["finished_at"][:19]
+    assert report["model"]["sha256"] == face["result"]["model"]["sha256"]
+    assert report["pipeline"]["frames"] == 8
+    assert report["verdict"]
+    assert api.post("/api/reports/verify", json=report).json()["valid"] is True
+    other = "manipulated" if report["label"] != "manipulated" else "no_signs"
+    tampered = api.post("/api/reports/verify", json={**report, "label": other}).json()
+    assert (tampered["valid"], tampered["outcome"]) == (False, "altered")
 
     blank = wait_final(api, blank_id, worker)
-    assert blank["state"] == "failed"
-    assert blank["error"]["code"] == "no_face_found"
-    assert "no_face_found" in blank["result"]["low_confidence_reasons"], "the result is kept"
+    assert blank["state"] == "succeeded", "the analysis ran; finding no face is its result"
+    assert blank["error"] is None
+    assert blank["result"]["label"] == "inconclusive"
+    assert blank["result"]["low_confidence_reasons"] == ["no_face_found"]
 
     broken = wait_final(api, corrupt.id, worker)
     assert broken["state"] == "failed"
@@ -81,7 +95,8 @@ def test_worker_finishes_jobs_with_the_right_outcome(
     api.app.state.job_queue.celery.send_task(REAP_TASK, queue=MAINTENANCE_QUEUE)  # type: ignore[attr-defined]
     reaped = wait_final(api, orphan.id, worker)
     assert reaped["attempts"] == 2
-    assert reaped["error"]["code"] == "no_face_found", "it ran again to a real outcome"
+    assert reaped["state"] == "succeeded", "it ran again to a real outcome"
+    assert reaped["result"]["low_confidence_reasons"] == ["no_face_found"]
 
 
 def test_canceling_a_running_job_stops_the_worker(

@@ -275,6 +275,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/{job_id}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Artifacts
+         * @description A job's overlays, frames and report: kind, name, URL and size of each.
+         */
+        get: operations["list_artifacts_api_jobs__job_id__artifacts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{job_id}/artifacts/{name}": {
         parameters: {
             query?: never;
@@ -307,6 +327,170 @@ export interface paths {
          * @description Live progress of a job as Server-Sent Events until it is final; poll GET /api/jobs/{job_id} as a fallback.
          */
         get: operations["stream_job_events_api_jobs__job_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/shares": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Shares
+         * @description The job's share links, newest first, active or not (their tokens are not kept, so not shown).
+         */
+        get: operations["list_shares_api_jobs__job_id__shares_get"];
+        put?: never;
+        /**
+         * Create Share
+         * @description Make a read-only link to this job's result and files that works without an account until it expires.
+         */
+        post: operations["create_share_api_jobs__job_id__shares_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/shares/{share_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Share
+         * @description Revoke a share link at once: it answers 410 from then on.
+         */
+        delete: operations["revoke_share_api_jobs__job_id__shares__share_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Public Key
+         * @description The key that signs reports, to verify them anywhere (`python -m backend.reports verify --public-key`).
+         */
+        get: operations["public_key_api_reports_public_key_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify Report
+         * @description Whether a report.json was signed by this server and is unaltered (200 either way; see `valid`).
+         */
+        post: operations["verify_report_api_reports_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/results/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /api/results/{job_id}: alias of GET /api/jobs/{job_id}
+         * @description Same as GET /api/jobs/{job_id}, kept for clients of other deepfake-screening APIs.
+         */
+        get: operations["get_result"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/shared/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Shared Job
+         * @description The job a share link opens, read-only, without an account.
+         */
+        get: operations["get_shared_job_api_shared__token__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/shared/{token}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Shared Artifacts
+         * @description The shared job's overlays, frames and report.
+         */
+        get: operations["list_shared_artifacts_api_shared__token__artifacts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/shared/{token}/artifacts/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Shared Artifact
+         * @description One file of the shared job.
+         */
+        get: operations["get_shared_artifact_api_shared__token__artifacts__name__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -397,7 +581,7 @@ export interface components {
          *     failed on it). A new code must be added here: `DomainError` refuses one that is not.
          * @enum {string}
          */
-        ApiErrorCode: "no_face_found" | "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal" | "bad_request" | "malformed_multipart" | "missing_file" | "client_disconnected" | "validation_error" | "not_found" | "gone" | "method_not_allowed" | "conflict" | "rate_limited" | "quota_exceeded" | "insufficient_storage" | "unavailable" | "not_authenticated" | "invalid_credentials" | "forbidden" | "csrf_failed" | "invalid_email" | "weak_password" | "email_taken" | "accounts_disabled";
+        ApiErrorCode: "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal" | "bad_request" | "malformed_multipart" | "missing_file" | "client_disconnected" | "validation_error" | "not_found" | "gone" | "method_not_allowed" | "conflict" | "rate_limited" | "quota_exceeded" | "insufficient_storage" | "unavailable" | "not_authenticated" | "invalid_credentials" | "forbidden" | "csrf_failed" | "invalid_email" | "weak_password" | "email_taken" | "accounts_disabled";
         /** ApiKeyCreate */
         ApiKeyCreate: {
             /**
@@ -470,10 +654,37 @@ export interface components {
             track_id?: number | null;
         };
         /**
+         * ArtifactFile
+         * @description One stored file of a job: an overlay, a frame or the report.
+         */
+        ArtifactFile: {
+            /**
+             * Face Rank
+             * @description 1 = most suspicious face.
+             */
+            face_rank?: number | null;
+            kind: components["schemas"]["ArtifactKind"];
+            /** Name */
+            name: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Timestamp Seconds */
+            timestamp_seconds?: number | null;
+            /** Track Id */
+            track_id?: number | null;
+            /** Url */
+            url: string;
+        };
+        /**
          * ArtifactKind
          * @enum {string}
          */
         ArtifactKind: "gradcam" | "frame" | "report";
+        /** ArtifactList */
+        ArtifactList: {
+            /** Items */
+            items: components["schemas"]["ArtifactFile"][];
+        };
         /** AuthConfig */
         AuthConfig: {
             mode: components["schemas"]["AuthMode"];
@@ -498,9 +709,12 @@ export interface components {
         /**
          * ErrorCode
          * @description Stable machine-readable failure codes, shared by the API's 4xx answers and failed jobs.
+         *
+         *     A file without a face is not a failure: it is an `inconclusive` result with the reason
+         *     `LowConfidenceReason.no_face_found`.
          * @enum {string}
          */
-        ErrorCode: "no_face_found" | "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal";
+        ErrorCode: "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal";
         /** ErrorDetail */
         ErrorDetail: {
             code: components["schemas"]["ApiErrorCode"];
@@ -619,16 +833,21 @@ export interface components {
         JobLinks: {
             /**
              * Artifacts
-             * @description Prefix of artifact URLs; append a name from result.artifacts.
+             * @description The list of the job's artifacts; `<artifacts>/<name>` is one of them.
              */
             artifacts: string;
             /**
              * Report
-             * @description The JSON report, available once the job succeeded or failed with a result.
+             * @description The signed JSON report, once the job has a result.
              */
             report: string;
             /** Self */
             self: string;
+            /**
+             * Shares
+             * @description The job's read-only share links (POST to make one).
+             */
+            shares: string;
         };
         /** JobList */
         JobList: {
@@ -641,7 +860,10 @@ export interface components {
             /** Total */
             total: number;
         };
-        /** JobPublic */
+        /**
+         * JobPublic
+         * @description A job as its owner (or the holder of its access token) sees it.
+         */
         JobPublic: {
             /** Attempts */
             attempts: number;
@@ -834,6 +1056,18 @@ export interface components {
              */
             threshold: number;
         };
+        /** PublicKey */
+        PublicKey: {
+            /** Algorithm */
+            algorithm: string;
+            /** Key Id */
+            key_id: string;
+            /**
+             * Public Key
+             * @description Base64 of the 32-byte Ed25519 public key.
+             */
+            public_key: string;
+        };
         /** Quota */
         Quota: {
             /** Limit */
@@ -845,6 +1079,29 @@ export interface components {
             resets_at: string;
             /** Used */
             used: number;
+        };
+        /** ReportVerification */
+        ReportVerification: {
+            /**
+             * File Sha256
+             * @description The file hash the report names, when it has one.
+             */
+            file_sha256?: string | null;
+            /**
+             * Job Id
+             * @description The job the report names, when it has one.
+             */
+            job_id?: string | null;
+            /**
+             * Key Id
+             * @description The key the report names (or this server's, when it matched).
+             */
+            key_id: string | null;
+            /** Message */
+            message: string;
+            outcome: components["schemas"]["VerificationOutcome"];
+            /** Valid */
+            valid: boolean;
         };
         /** SampledFrame */
         SampledFrame: {
@@ -860,6 +1117,141 @@ export interface components {
             index: number;
             /** Timestamp Seconds */
             timestamp_seconds: number;
+        };
+        /** ShareCreate */
+        ShareCreate: {
+            /**
+             * Expires In Seconds
+             * @description From 1 minute to 30 days.
+             * @default 604800
+             */
+            expires_in_seconds: number;
+        };
+        /** ShareCreated */
+        ShareCreated: {
+            /**
+             * Active
+             * @description Neither expired nor revoked.
+             */
+            active: boolean;
+            /**
+             * Api Url
+             * @description The shared job in the API (GET), for scripts.
+             */
+            api_url: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Id */
+            id: string;
+            /** Revoked At */
+            revoked_at: string | null;
+            /**
+             * Token
+             * @description Shown only here; whoever has it may read the job until it ends.
+             */
+            token: string;
+            /**
+             * Url
+             * @description The web app's page for the link: send this to the colleague.
+             */
+            url: string;
+        };
+        /**
+         * SharedJob
+         * @description A job seen through a read-only share link: no queue, attempt or reuse details, no way to change it.
+         */
+        SharedJob: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            error: components["schemas"]["JobError"] | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /** @description Detected from the file's bytes, never from its name. */
+            kind: components["schemas"]["MediaKind"];
+            links: components["schemas"]["SharedJobLinks"];
+            media: components["schemas"]["MediaInfo"] | null;
+            /** Media Format */
+            media_format: string;
+            /** Original Filename */
+            original_filename: string | null;
+            /**
+             * Progress
+             * @description Percent, 0-100.
+             */
+            progress: number;
+            /** @description What the analysis found, once it ran. */
+            result: components["schemas"]["AnalysisResult"] | null;
+            /** Sha256 */
+            sha256: string;
+            /**
+             * Share Expires At
+             * Format: date-time
+             * @description When the link stops working (unless revoked sooner).
+             */
+            share_expires_at: string;
+            /** Size Bytes */
+            size_bytes: number;
+            stage: components["schemas"]["Stage"] | null;
+            /** Started At */
+            started_at: string | null;
+            state: components["schemas"]["JobState"];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** SharedJobLinks */
+        SharedJobLinks: {
+            /**
+             * Artifacts
+             * @description The list of the job's artifacts, readable with the link.
+             */
+            artifacts: string;
+            /** Report */
+            report: string;
+            /** Self */
+            self: string;
+        };
+        /** ShareList */
+        ShareList: {
+            /** Items */
+            items: components["schemas"]["SharePublic"][];
+        };
+        /** SharePublic */
+        SharePublic: {
+            /**
+             * Active
+             * @description Neither expired nor revoked.
+             */
+            active: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Id */
+            id: string;
+            /** Revoked At */
+            revoked_at: string | null;
         };
         /**
          * Signal
@@ -922,6 +1314,12 @@ export interface components {
             id: string;
             tier: components["schemas"]["Tier"];
         };
+        /**
+         * VerificationOutcome
+         * @description Why a report is or is not one this server signed, unaltered.
+         * @enum {string}
+         */
+        VerificationOutcome: "valid" | "not_signed" | "unsupported_algorithm" | "unknown_key" | "altered";
     };
     responses: never;
     parameters: never;
@@ -1854,6 +2252,46 @@ export interface operations {
             };
         };
     };
+    list_artifacts_api_jobs__job_id__artifacts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactList"];
+                };
+            };
+            /** @description No such job, or not yours to see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_artifact_api_jobs__job_id__artifacts__name__get: {
         parameters: {
             query?: never;
@@ -1932,6 +2370,402 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_shares_api_jobs__job_id__shares_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareList"];
+                };
+            };
+            /** @description No such job, or not yours to see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_share_api_jobs__job_id__shares_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShareCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareCreated"];
+                };
+            };
+            /** @description No such job, or not yours to see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    revoke_share_api_jobs__job_id__shares__share_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+                share_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such job or share link. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    public_key_api_reports_public_key_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicKey"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    verify_report_api_reports_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The report.json file as downloaded, unchanged. */
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportVerification"];
+                };
+            };
+            /** @description Larger than any report. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not a JSON object. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_result: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description No such job, or not yours to see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_shared_job_api_shared__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SharedJob"];
+                };
+            };
+            /** @description No such share link. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The link expired or was revoked. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_shared_artifacts_api_shared__token__artifacts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactList"];
+                };
+            };
+            /** @description No such share link. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The link expired or was revoked. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_shared_artifact_api_shared__token__artifacts__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                /** @description The share link's token. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "image/png": unknown;
+                };
+            };
+            /** @description No such share link. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The link expired or was revoked. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An error, in the shape every error has. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

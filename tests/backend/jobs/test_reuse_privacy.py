@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from backend.jobs.models import Job, JobState
 from backend.settings import Settings
-from tests.backend.factories import png_bytes
+from tests.backend.factories import make_result, png_bytes
 from tests.conftest import api_client
 
 
@@ -20,7 +20,7 @@ def test_a_second_anonymous_uploader_gets_the_result_but_not_the_first_job(
     with client.app.state.database.session() as session:  # type: ignore[attr-defined]
         job = session.get(Job, first)
         job.state = JobState.succeeded
-        job.result = {"score": 0.2, "label": "real", "notes": []}
+        job.result = make_result(score=0.2).model_dump(mode="json")
     (settings.storage_dir / "artifacts" / first).mkdir(parents=True)
     (settings.storage_dir / "artifacts" / first / "report.json").write_text('{"score": 0.2}')
 

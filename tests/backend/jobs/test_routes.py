@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from backend.accounts.security import new_job_token
 from backend.jobs.models import Job, JobState
 from backend.settings import Settings
+from ml.contracts import Artifact, ArtifactKind
 from tests.backend.factories import jpeg_bytes, make_job, make_result, mp4_bytes, png_bytes
 from tests.conftest import broker_messages
 
@@ -174,11 +175,11 @@ def test_artifacts_are_served_by_safe_name_only(client: TestClient, settings: Se
 
 
 def test_failed_job_shows_error_code_and_message(client: TestClient) -> None:
-    job = insert(client, make_job(state=JobState.failed, error_code="no_face_found", error_message="No face."))
+    job = insert(client, make_job(state=JobState.failed, error_code="corrupt_media", error_message="Unreadable."))
 
     body = client.get(f"/api/jobs/{job.id}").json()
 
-    assert body["error"] == {"code": "no_face_found", "message": "No face.", "details": {}}
+    assert body["error"] == {"code": "corrupt_media", "message": "Unreadable.", "details": {}}
     assert body["queue_position"] is None
 
 
@@ -187,3 +188,51 @@ def test_method_not_allowed_uses_the_error_shape(client: TestClient) -> None:
 
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_stored_error_code_no_release_writes_is_served_as_internal_not_500(client: TestClient) -> None:
+    job = insert(client, make_job(state=JobState.failed, error_code="no_face_found", error_message="No face."))
+
+    response = client.get(f"/api/jobs/{job.id}")
+
+    assert response.status_code == 200
+    assert response.json()["error"]["code"] == "internal"
+
+
+def test_links_artifacts_lists_the_artifacts_on_disk_with_sizes(client: TestClient, settings: Settings) -> None:
+    job = insert(client, make_job(state=JobState.succeeded, result=make_result().model_copy(update={"artifacts": [
+        Artifact(name="gradcam_0.png", kind=ArtifactKind.gradcam, face_rank=1, track_id=0, timestamp_seconds=1.5),
+        Artifact(name="report.json", kind=ArtifactKind.report),
+        Artifact(name="gone.png", kind=ArtifactKind.frame),  # listed in the result, not on disk
+    ]}).model_dump(mode="json")))
+    folder = settings.storage_dir / "artifacts" / job.id
+    folder.mkdir(parents=True)
+    (folder / "gradcam_0.png").write_bytes(png_bytes())
+    (folder / "report.json").write_text("{}")
+    queued = insert(client, make_job())
+
+    links = client.get(f"/api/jobs/{job.id}").json()["links"]
+    listing = client.get(links["artifacts"])
+    with_slash = client.get(links["artifacts"] + "/")
+
+    assert listing.status_code == 200, listing.text
+    items = listing.json()["items"]
+    assert [(i["name"], i["kind"], i["size_bytes"]) for i in items] == [
+        ("gradcam_0.png", "gradcam", len(png_bytes())), ("report.json", "report", 2),
+    ]
+    assert items[0]["face_rank"] == 1
+    assert client.get(items[0]["url"]).content == png_bytes()
+    assert links["report"] == items[1]["url"]
+    assert with_slash.json() == listing.json()
+    assert client.get(f"/api/jobs/{queued.id}/artifacts").json() == {"items": []}
+    assert TestClient(client.app).get(links["artifacts"]).status_code == 404, "a stranger sees nothing"
+
+
+def test_results_route_is_an_alias_of_the_job_route(client: TestClient) -> None:
+    job = insert(client, make_job(state=JobState.succeeded, result=make_result().model_dump(mode="json")))
+
+    alias = client.get(f"/api/results/{job.id}")
+
+    assert alias.status_code == 200
+    assert alias.json() == client.get(f"/api/jobs/{job.id}").json()
+    assert client.get("/api/results/" + "0" * 32).status_code == 404

@@ -86,15 +86,17 @@ def test_progress_is_recorded_and_reports_cancellation(database: Database, setti
     assert reload(database, job.id).state == JobState.canceled
 
 
-def test_complete_without_faces_fails_with_no_face_found_but_keeps_the_result(database: Database) -> None:
+def test_complete_without_faces_succeeds_inconclusive_without_an_error(database: Database) -> None:
     job = add(database, state=JobState.running)
     with database.session() as session:
         state = service.complete(session, job.id, make_result(low_confidence_reasons=["no_face_found"]))
 
     stored = reload(database, job.id)
-    assert state == JobState.failed
-    assert stored.error_code == "no_face_found"
+    assert state == JobState.succeeded
+    assert stored.state == JobState.succeeded
+    assert stored.error_code is None, "the analysis ran: no error beside a result"
     assert stored.result is not None
+    assert stored.result["label"] == "inconclusive"
     assert stored.result["low_confidence_reasons"] == ["no_face_found"]
 
 

@@ -1,7 +1,7 @@
 """Pipeline speed on the shared clips, against a naive baseline measured in the same run.
 
     python -m bench.pipeline_bench [--frames 32] [--repeat 3] [--device cpu] [--checkpoint PATH]
-                                   [--videos DIR] [--no-naive] [--json OUT]
+                                   [--videos DIR] [--only TEXT] [--no-naive] [--json OUT]
 
 For every clip: `Pipeline.run` (warm: the first run is discarded; ONNX export and MTCNN load are
 one-off costs) with Grad-CAM artifacts, median of `--repeat` runs, per stage; then the naive
@@ -120,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     parser.add_argument("--detect-every", type=int, default=None)
     parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--only", default=None, help="only clips whose path contains this text")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    videos = sorted((args.videos or default_videos()).rglob("*.mp4"))
+    videos = [v for v in sorted((args.videos or default_videos()).rglob("*.mp4")) if args.only is None
+              or args.only in str(v)]
     if not videos:
         parser.error(f"no .mp4 clips under {args.videos or default_videos()}")
     scratch = Path(tempfile.mkdtemp(prefix="deepscreen-bench-"))

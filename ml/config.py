@@ -21,7 +21,17 @@ Backend = Literal["auto", "torch", "onnx"]
 class PipelineConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    frames: int = Field(default=32, ge=1, le=512, description="Frames sampled evenly over a video.")
+    frames: int = Field(default=32, ge=1, le=512, description="Frames sampled from a video up to a minute long "
+                        "(evenly spread); longer videos get more, see `frames_per_minute`.")
+    frames_per_minute: float = Field(
+        default=16.0, ge=0.0, description="Beyond a minute the frame budget grows by this many per minute of "
+        "video, up to `max_frames`."
+    )
+    max_frames: int = Field(default=128, ge=1, le=1024, description="Most frames sampled from any video.")
+    burst_length: int = Field(
+        default=4, ge=1, description="When samples would be over 2 s apart, they come in bursts of this many "
+        "frames a few frames apart, so detection and tracking compare faces a fraction of a second apart."
+    )
     skip_b_frames: bool = Field(
         default=True,
         description="Decode only I/P frames when sampled frames are at least 3 frames apart: 3-4x less "
@@ -72,5 +82,9 @@ class PipelineConfig(BaseModel):
 
     explain_top_k: int = Field(default=3, ge=0, description="Grad-CAM overlays for the K most suspicious faces.")
     explain_budget_seconds: float = Field(default=10.0, ge=0.0, description="Explanations stop when this is spent.")
+
+    decode_ahead: int = Field(
+        default=4, ge=1, description="Frames decoded ahead of detection in a second thread (bounds memory)."
+    )
 
     limits: MediaLimits = Field(default_factory=MediaLimits)

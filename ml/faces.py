@@ -8,11 +8,11 @@ is kept, not only the largest: a video with two people gets a track, and a score
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
@@ -45,6 +45,10 @@ ROI_MERGE_IOU = 0.3
 """Faces from the two key frames around a gap overlapping more than this share one search square."""
 DUPLICATE_IOU = 0.5
 """Overlapping squares can find one face twice; boxes overlapping more than this are one face."""
+REGION_MAX_STEP_SECONDS = 1.0
+"""Region search only between samples at most this far apart; beyond, frames are searched whole."""
+REGION_MAX_SPAN_SECONDS = 2.0
+"""Key frames at most this far apart, whatever `full_every` says: a face moves little in 2 s."""
 
 
 @dataclass(frozen=True)
@@ -122,28 +126,32 @@ class FaceDetector:
                     results[index] = self._keep(raw, (0.0, 0.0, width / size[0], height / size[1]), width, height)
         return results
 
-    def detect_sequence(self, frames: Sequence[np.ndarray], *, full_every: int = 4) -> list[list[Detection]]:
-        """Faces in consecutive frames of one video: whole frames every `full_every`, regions between.
+    def detect_sequence(self, frames: Sequence[np.ndarray], *, full_every: int = 4,
+                        times: Sequence[float] | None = None) -> list[list[Detection]]:
+        """Faces in the sampled frames of one video, in time order (`SequenceDetector` on a list).
 
-        Every `full_every`-th frame (and the last) is searched whole. In the frames between two
-        such key frames, only squares around the faces found in either key frame are searched
-        (`ROI_SCALE` times the face, resized to `ROI_PX`), all in one batch: about a third of
-        the cost of searching every frame whole. A face that appears and vanishes between two
-        key frames is missed; `full_every=1` searches every frame whole.
+        `times` are the frames' timestamps in seconds; without them frames are taken as close.
         """
-        count = len(frames)
-        if full_every <= 1 or count <= 2:
-            return self.detect(frames)
-        keys = sorted({*range(0, count, full_every), count - 1})
-        results: dict[int, list[Detection]] = dict(zip(keys, self.detect([frames[i] for i in keys]), strict=True))
-        regions: list[tuple[int, tuple[int, int, int, int]]] = []  # (frame index, square in original pixels)
-        for a, b in itertools.pairwise(keys):
-            height, width = frames[a].shape[:2]
-            seeds = _suppress([*results[a], *results[b]], ROI_MERGE_IOU)
-            squares = [square_box(seed.box, (ROI_SCALE - 1) / 2, width, height) for seed in seeds]
-            regions.extend((j, square) for j in range(a + 1, b) for square in squares)
-            for j in range(a + 1, b):
-                results[j] = []
+        stream = SequenceDetector(self, full_every=full_every)
+        found: dict[int, list[Detection]] = {}
+        for i, frame in enumerate(frames):
+            found.update(stream.push(i, times[i] if times is not None else 0.0, frame))
+        found.update(stream.finish())
+        return [found[i] for i in range(len(frames))]
+
+    def search_regions(self, frames: Sequence[np.ndarray], seeds: Sequence[Detection]) -> list[list[Detection]]:
+        """Faces in `frames` looked for only in squares around `seeds` (faces of nearby key frames).
+
+        Each square is `ROI_SCALE` times a seed, resized to `ROI_PX`; all squares of all frames
+        go through MTCNN in batches.
+        """
+        results: list[list[Detection]] = [[] for _ in frames]
+        if not frames or not seeds:
+            return results
+        height, width = frames[0].shape[:2]
+        squares = [square_box(seed.box, (ROI_SCALE - 1) / 2, width, height) for seed in _suppress(list(seeds),
+                                                                                                   ROI_MERGE_IOU)]
+        regions = [(j, square) for j in range(len(frames)) for square in squares]
         for start in range(0, len(regions), ROI_CHUNK):
             chunk = regions[start : start + ROI_CHUNK]
             batch = np.stack([
@@ -152,10 +160,9 @@ class FaceDetector:
             ])
             found = self._run_mtcnn(batch, ROI_MIN_FACE_PX)
             for (j, (left, top, right, bottom)), raw in zip(chunk, found, strict=True):
-                height, width = frames[j].shape[:2]
                 mapping = (float(left), float(top), (right - left) / ROI_PX, (bottom - top) / ROI_PX)
                 results[j].extend(self._keep(raw, mapping, width, height))
-        return [_suppress(results[i], DUPLICATE_IOU) for i in range(count)]
+        return [_suppress(r, DUPLICATE_IOU) for r in results]
 
     def _run_mtcnn(self, batch: np.ndarray, min_face_size: int) -> list[list[tuple[np.ndarray, float]]]:
         """Raw MTCNN boxes (detection pixels) and probabilities for a batch of equal-size images."""
@@ -184,6 +191,62 @@ class FaceDetector:
             found.append(Detection((x1, y1, x2, y2), prob))
         found.sort(key=lambda d: d.probability, reverse=True)
         return found
+
+
+K = TypeVar("K")
+
+
+class SequenceDetector(Generic[K]):
+    """Faces in the sampled frames of one video, pushed in time order, each returned once final.
+
+    Key frames are searched whole: the first, every `full_every`-th after it, the last, and
+    any frame that would put two key frames more than `REGION_MAX_SPAN_SECONDS` apart. In the
+    frames between two key frames only squares around the faces found in either key frame are
+    searched (`FaceDetector.search_regions`): about a third of the cost of searching every frame
+    whole. Region search assumes the face has barely moved, so it is used only where samples are
+    close in time: a gap over `REGION_MAX_STEP_SECONDS` between two samples (long videos are
+    sampled in bursts minutes apart) ends a run, and the next sample is a key frame again.
+
+    Streaming is what lets detection overlap decoding (`ml.pipeline`), and it holds at most
+    `full_every` frames. A face that appears and vanishes between two key frames is missed;
+    `full_every=1` searches every frame whole.
+    """
+
+    def __init__(self, detector: FaceDetector, *, full_every: int = 4) -> None:
+        self.detector = detector
+        self.full_every = max(1, full_every)
+        self._key: tuple[float, list[Detection]] | None = None
+        self._between: list[tuple[K, float, np.ndarray]] = []
+
+    def push(self, key: K, seconds: float, frame: np.ndarray) -> list[tuple[K, list[Detection]]]:
+        """Faces of the frames that became final with this one (possibly none yet)."""
+        if self._key is not None:
+            previous = self._between[-1][1] if self._between else self._key[0]
+            if seconds - previous <= REGION_MAX_STEP_SECONDS and self.full_every > 1:
+                self._between.append((key, seconds, frame))
+                if len(self._between) < self.full_every and seconds - self._key[0] <= REGION_MAX_SPAN_SECONDS:
+                    return []
+                return self._close()
+            done = self.finish()
+        else:
+            done = []
+        (found,) = self.detector.detect([frame])
+        self._key = (seconds, found)
+        return [*done, (key, found)]
+
+    def finish(self) -> list[tuple[K, list[Detection]]]:
+        """Faces of the frames still held (call after the last frame)."""
+        return self._close() if self._between else []
+
+    def _close(self) -> list[tuple[K, list[Detection]]]:
+        """The last held frame becomes a key frame; the ones before it get a region search."""
+        assert self._key is not None
+        key, seconds, frame = self._between.pop()
+        (found,) = self.detector.detect([frame])
+        between = self._between
+        regions = self.detector.search_regions([f for _, _, f in between], [*self._key[1], *found])
+        self._key, self._between = (seconds, found), []
+        return [*((k, r) for (k, _, _), r in zip(between, regions, strict=True)), (key, found)]
 
 
 def _suppress(detections: list[Detection], max_iou: float) -> list[Detection]:

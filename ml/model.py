@@ -142,7 +142,10 @@ class LoadedModel:
         if self._module is None:
             assert self._path is not None
             assert self._device is not None
-            self._module = _load_module(self._path, self.config, self._device)
+            # first use may come inside inference mode (a scoring call); Grad-CAM needs weights
+            # that autograd can use, so they are never made as inference tensors
+            with torch.inference_mode(False):
+                self._module = _load_module(self._path, self.config, self._device)
         return self._module
 
     @property

@@ -15,8 +15,10 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -38,11 +40,21 @@ from ml.contracts import (
 )
 from ml.crop import crop_face
 from ml.device import resolve_device
-from ml.explain import FaceToExplain, write_explanations
-from ml.faces import Detection, FaceDetector
+from ml.explain import MAX_FRAME_WIDTH, FaceToExplain, write_explanations
+from ml.faces import Detection, FaceDetector, SequenceDetector
 from ml.media import probe
 from ml.model import CheckpointError, load_checkpoint
-from ml.sampling import DecodedFrame, sample_media
+from ml.sampling import (
+    MIN_FILLED_SHARE,
+    DecodeAhead,
+    DecodedFrame,
+    SamplingPlan,
+    VideoSamples,
+    decode_image,
+    iter_video,
+    plan_video,
+    without_b_frame_skip,
+)
 from ml.tracking import TrackedFace, TrackingParams, link_tracks
 
 logger = logging.getLogger(__name__)
@@ -102,6 +114,12 @@ class Pipeline:
     def backend(self) -> str:
         return self.classifier.backend
 
+    @property
+    def sampling_plan(self) -> SamplingPlan:
+        config = self.config
+        return SamplingPlan(base_frames=config.frames, frames_per_minute=config.frames_per_minute,
+                            max_frames=config.max_frames, burst_length=config.burst_length)
+
     def run(
         self,
         path: Path,
@@ -110,52 +128,49 @@ class Pipeline:
         artifacts_dir: Path | None = None,
         decoded: tuple[MediaInfo, list[DecodedFrame]] | None = None,
     ) -> AnalysisResult:
-        """Analyse one image or video. Artifacts (Grad-CAM PNGs) are written only with `artifacts_dir`."""
+        """Analyse one image or video. Artifacts (Grad-CAM PNGs) are written only with `artifacts_dir`.
+
+        Video frames are decoded in a second thread while faces are found and scored in this one
+        (`DecodeAhead`), so the stage seconds of sampling, detecting and classifying overlap; each
+        is the time spent in that work, and `total` is the wall time.
+        """
         config = self.config
-        seconds: dict[str, float] = {}
         started = time.perf_counter()
-
-        @contextmanager
-        def stage(name: Stage) -> Iterator[None]:
-            if progress is not None:
-                progress(name, STAGE_PERCENT[name][0])
-            begin = time.perf_counter()
-            yield
-            seconds[name.value] = round(time.perf_counter() - begin, 4)
-
+        clock = _StageClock(progress)
+        explain_k = config.explain_top_k if artifacts_dir is not None else 0
         if decoded is not None:  # `run_frames`: the frames are already decoded
-            info, frames = decoded
+            info, given = decoded
+            clock.enter(Stage.sampling)
+            collected = self._collect(iter(given), len(given), clock, explain_k)
         else:
             path = Path(path)
-            with stage(Stage.probing):
+            with clock.stage(Stage.probing):
                 info = probe(path, config.limits)
-            with stage(Stage.sampling):
-                frames = sample_media(path, info, config.frames, skip_b_frames=config.skip_b_frames,
-                                      threads=config.decode_threads)
-        with stage(Stage.detecting):
-            per_frame = self._detect(frames)
-            located = [(frame, detection) for frame, detections in zip(frames, per_frame, strict=True)
-                       for detection in detections]
-            # Face-crop inputs are used whole, exactly as training feeds them; detected faces get
-            # the margin the checkpoint was trained with.
-            margin = 0.0 if config.face_crops else self.model.config.crop_margin
-            crops = [crop_face(frame.image, detection.box, margin) for frame, detection in located]
-        explain = artifacts_dir is not None and config.explain_top_k > 0 and bool(crops)
-        with stage(Stage.classifying):
-            keep = explain and self.classifier.backend == "torch"
-            scores = self.classifier.score(crops, keep_features=keep)
-        with stage(Stage.aggregating):
+            clock.enter(Stage.sampling)
+            if info.kind is MediaKind.image:
+                begin = time.perf_counter()
+                image = decode_image(path)
+                clock.add(Stage.sampling, time.perf_counter() - begin)
+                collected = self._collect(iter([image]), 1, clock, explain_k)
+            else:
+                samples = plan_video(path, self.sampling_plan, skip_b_frames=config.skip_b_frames)
+                collected = self._collect_video(samples, clock, explain_k)
+                if samples.skip_b_frames and len(collected.frames) < MIN_FILLED_SHARE * len(samples.times):
+                    logger.info("Only %d of %d targets filled without B-frames; decoding them too.",
+                                len(collected.frames), len(samples.times))
+                    clock.reset_busy()
+                    collected = self._collect_video(without_b_frame_skip(samples), clock, explain_k)
+        frames = collected.frames
+        with clock.stage(Stage.aggregating):
             track_ids = link_tracks(
-                [TrackedFace(frame.index, frame.timestamp_seconds, detection.box, embedding)
-                 for (frame, detection), embedding in zip(located, scores.embeddings, strict=True)],
+                [TrackedFace(f.frame_index, f.seconds, f.detection.box, f.embedding) for f in collected.faces],
                 self.tracking,
             )
             faces = [
-                Face(frame_index=frame.index, timestamp_seconds=round(frame.timestamp_seconds, 4),
-                     box=tuple(round(v, 2) for v in detection.box),  # type: ignore[arg-type]
-                     detector_probability=round(detection.probability, 5), track_id=track,
-                     p_fake=float(p))
-                for (frame, detection), track, p in zip(located, track_ids, scores.p_fake, strict=True)
+                Face(frame_index=f.frame_index, timestamp_seconds=round(f.seconds, 4),
+                     box=tuple(round(v, 2) for v in f.detection.box),  # type: ignore[arg-type]
+                     detector_probability=round(f.detection.probability, 5), track_id=track, p_fake=f.p_fake)
+                for f, track in zip(collected.faces, track_ids, strict=True)
             ]
             tracks = score_tracks(faces, config.aggregation)
             points = self.model.config.points(info.kind, config.aggregation)
@@ -165,26 +180,27 @@ class Pipeline:
             )
         artifacts: list[Artifact] = []
         notes = list(decision.notes)
+        explain = bool(explain_k and collected.candidates)
         if explain:
             assert artifacts_dir is not None
-            with stage(Stage.explaining):
-                ranked = sorted(range(len(faces)), key=lambda i: -faces[i].p_fake)[: config.explain_top_k]
+            with clock.stage(Stage.explaining):
+                ranked = collected.ranked()
                 to_explain = [
-                    FaceToExplain(rank=rank, crop=crops[i], frame=located[i][0].image, box=located[i][1].box,
-                                  track_id=faces[i].track_id, timestamp_seconds=faces[i].timestamp_seconds,
-                                  p_fake=faces[i].p_fake)
-                    for rank, i in enumerate(ranked, start=1)
+                    FaceToExplain(rank=rank, crop=c.crop, frame=c.frame, box=c.box, track_id=faces[c.order].track_id,
+                                  timestamp_seconds=faces[c.order].timestamp_seconds, p_fake=faces[c.order].p_fake)
+                    for rank, c in enumerate(ranked, start=1)
                 ]
                 begin = time.perf_counter()
-                if scores.features is not None:
-                    features = scores.features[ranked]
+                if all(c.features is not None for c in ranked):
+                    features = torch.stack([c.features for c in ranked])  # type: ignore[misc]
                 else:
-                    features = self.classifier.features([crops[i] for i in ranked])
+                    features = self.classifier.features([c.crop for c in ranked])
                 artifacts, explain_notes = write_explanations(
                     self.classifier.module, to_explain, features, artifacts_dir,
                     budget_seconds=config.explain_budget_seconds, started=begin,
                 )
                 notes.extend(explain_notes)
+        seconds = clock.seconds()
         seconds["total"] = round(time.perf_counter() - started, 4)
         if progress is not None:
             progress(Stage.explaining if explain else Stage.aggregating, 100.0)
@@ -192,9 +208,9 @@ class Pipeline:
         face_counts = np.bincount([f.frame_index for f in faces], minlength=len(frames)) if faces else None
         return AnalysisResult(
             media=info,
-            frames=[SampledFrame(index=frame.index, timestamp_seconds=round(frame.timestamp_seconds, 4),
-                                 face_count=int(face_counts[frame.index]) if face_counts is not None else 0)
-                    for frame in frames],
+            frames=[SampledFrame(index=index, timestamp_seconds=round(stamp, 4),
+                                 face_count=int(face_counts[index]) if face_counts is not None else 0)
+                    for index, stamp in frames],
             faces=faces,
             tracks=tracks,
             score=decision.score,
@@ -230,9 +246,197 @@ class Pipeline:
         decoded = [DecodedFrame(i, float(timestamps[j]), frames[j]) for i, j in enumerate(chosen)]
         return self.run(Path(), progress=progress, artifacts_dir=artifacts_dir, decoded=(info, decoded))
 
-    def _detect(self, frames: list[DecodedFrame]) -> list[list[Detection]]:
-        """Faces per frame, most probable first, at most `max_faces_per_frame` each."""
-        if self.detector is None:  # inputs are face crops: the whole image is the face
-            return [[Detection((0.0, 0.0, float(f.image.shape[1]), float(f.image.shape[0])), 1.0)] for f in frames]
-        per_frame = self.detector.detect_sequence([f.image for f in frames], full_every=self.config.detect_every)
-        return [detections[: self.config.max_faces_per_frame] for detections in per_frame]
+    def _collect_video(self, samples: VideoSamples, clock: _StageClock, explain_k: int) -> _Collected:
+        ahead = DecodeAhead(iter_video(samples, threads=self.config.decode_threads), depth=self.config.decode_ahead)
+        try:
+            return self._collect(iter(ahead), len(samples.times), clock, explain_k)
+        finally:
+            ahead.close()
+            clock.add(Stage.sampling, ahead.busy_seconds)
+
+    def _collect(self, frames: Iterator[DecodedFrame], expected: int, clock: _StageClock,
+                 explain_k: int) -> _Collected:
+        """Detect, crop and score faces frame by frame, keeping only what the explanations need.
+
+        Frames are dropped once their faces are cropped; a downscaled copy is kept only while
+        one of its faces may still be among the `explain_k` most suspicious.
+        """
+        config = self.config
+        collected = _Collected(explain_k)
+        for name in (Stage.sampling, Stage.detecting, Stage.classifying):
+            clock.add(name, 0.0)
+        stream: SequenceDetector[DecodedFrame] | None = None
+        if self.detector is not None:
+            stream = SequenceDetector(self.detector, full_every=config.detect_every)
+        # Face-crop inputs are used whole, exactly as training feeds them; detected faces get
+        # the margin the checkpoint was trained with.
+        margin = 0.0 if config.face_crops else self.model.config.crop_margin
+        keep_features = explain_k > 0 and self.classifier.backend == "torch"
+        pending: list[tuple[_FoundFace, np.ndarray, _Thumbnail | None]] = []
+
+        def score_pending() -> None:
+            if not pending:
+                return
+            begin = time.perf_counter()
+            scores = self.classifier.score([crop for _, crop, _ in pending], keep_features=keep_features)
+            clock.add(Stage.classifying, time.perf_counter() - begin)
+            for i, (face, crop, thumbnail) in enumerate(pending):
+                face.p_fake = float(scores.p_fake[i])
+                face.embedding = scores.embeddings[i]
+                collected.add(face, crop, thumbnail, scores.features[i] if scores.features is not None else None)
+            pending.clear()
+
+        def take(frame: DecodedFrame, detections: list[Detection]) -> None:
+            detections = detections[: config.max_faces_per_frame]
+            collected.frames.append((frame.index, frame.timestamp_seconds))
+            thumbnail = _Thumbnail.of(frame.image) if explain_k and detections else None
+            for detection in detections:
+                face = _FoundFace(frame.index, frame.timestamp_seconds, detection)
+                pending.append((face, crop_face(frame.image, detection.box, margin), thumbnail))
+            if len(pending) >= config.batch_size:
+                score_pending()
+
+        seen = 0
+        for frame in frames:
+            if seen == 0:
+                clock.enter(Stage.detecting)
+            seen += 1
+            begin = time.perf_counter()
+            if stream is None:  # inputs are face crops: the whole image is the face
+                height, width = frame.image.shape[:2]
+                done = [(frame, [Detection((0.0, 0.0, float(width), float(height)), 1.0)])]
+            else:
+                done = stream.push(frame, frame.timestamp_seconds, frame.image)
+            clock.add(Stage.detecting, time.perf_counter() - begin)
+            for found_frame, detections in done:
+                take(found_frame, detections)
+            clock.progress(Stage.detecting, min(1.0, seen / max(expected, 1)))
+        if stream is not None:
+            begin = time.perf_counter()
+            done = stream.finish()
+            clock.add(Stage.detecting, time.perf_counter() - begin)
+            for found_frame, detections in done:
+                take(found_frame, detections)
+        clock.enter(Stage.classifying)
+        score_pending()
+        collected.frames.sort()
+        collected.faces.sort(key=lambda f: (f.frame_index, -f.detection.probability))
+        for order, face in enumerate(collected.faces):
+            face.order = order
+        return collected
+
+
+@dataclass(eq=False)
+class _FoundFace:
+    frame_index: int
+    seconds: float
+    detection: Detection
+    p_fake: float = 0.0
+    embedding: np.ndarray | None = None
+    order: int = -1
+    """Position in the result's face list (set once all faces are in)."""
+
+
+@dataclass(frozen=True)
+class _Thumbnail:
+    """A frame downscaled to what its artifact shows (`MAX_FRAME_WIDTH`), and the scale used."""
+
+    image: np.ndarray
+    scale: float
+
+    @classmethod
+    def of(cls, frame: np.ndarray) -> _Thumbnail:
+        scale = min(1.0, MAX_FRAME_WIDTH / frame.shape[1])
+        if scale == 1.0:
+            return cls(frame.copy(), 1.0)
+        size = (round(frame.shape[1] * scale), round(frame.shape[0] * scale))
+        return cls(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale)
+
+
+@dataclass(eq=False)
+class _Candidate:
+    """A face that may be explained: its crop, frame copy and (torch backend) Grad-CAM features."""
+
+    face: _FoundFace
+    crop: np.ndarray
+    thumbnail: _Thumbnail
+    features: torch.Tensor | None
+
+    @property
+    def order(self) -> int:
+        return self.face.order
+
+    @property
+    def frame(self) -> np.ndarray:
+        return self.thumbnail.image
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        scale = self.thumbnail.scale
+        x1, y1, x2, y2 = self.face.detection.box
+        return (x1 * scale, y1 * scale, x2 * scale, y2 * scale)
+
+
+class _Collected:
+    """Every face found (without pixels), and the pixels of only the `keep` most suspicious."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.frames: list[tuple[int, float]] = []
+        self.faces: list[_FoundFace] = []
+        self.candidates: list[_Candidate] = []
+        self._arrival = 0
+
+    def add(self, face: _FoundFace, crop: np.ndarray, thumbnail: _Thumbnail | None,
+            features: torch.Tensor | None) -> None:
+        self.faces.append(face)
+        if not self.keep or thumbnail is None:
+            return
+        self.candidates.append(_Candidate(face, crop, thumbnail, features))
+        if len(self.candidates) > self.keep:
+            self.candidates = self.ranked()
+
+    def ranked(self) -> list[_Candidate]:
+        """The `keep` most suspicious, most first; ties to the earlier face, as in the face list."""
+        return sorted(self.candidates, key=lambda c: (-c.face.p_fake, c.face.frame_index,
+                                                      -c.face.detection.probability))[: self.keep]
+
+
+class _StageClock:
+    """Busy seconds per stage (stages overlap while frames stream) and progress in stage order."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self._progress = progress
+        self._busy: dict[Stage, float] = {}
+        self._current: Stage | None = None
+
+    @contextmanager
+    def stage(self, name: Stage) -> Iterator[None]:
+        self.enter(name)
+        begin = time.perf_counter()
+        yield
+        self.add(name, time.perf_counter() - begin)
+
+    def enter(self, name: Stage) -> None:
+        """Report `name` as started, unless a later stage already was (progress never goes back)."""
+        order = list(Stage)
+        if self._current is not None and order.index(name) <= order.index(self._current):
+            return
+        self._current = name
+        if self._progress is not None:
+            self._progress(name, STAGE_PERCENT[name][0])
+
+    def progress(self, name: Stage, fraction: float) -> None:
+        if self._progress is not None and self._current is name:
+            low, high = STAGE_PERCENT[name]
+            self._progress(name, low + (high - low) * fraction)
+
+    def add(self, name: Stage, seconds: float) -> None:
+        self._busy[name] = self._busy.get(name, 0.0) + seconds
+
+    def reset_busy(self) -> None:
+        for name in (Stage.sampling, Stage.detecting, Stage.classifying):
+            self._busy.pop(name, None)
+
+    def seconds(self) -> dict[str, float]:
+        return {name.value: round(value, 4) for name, value in self._busy.items()}

@@ -10,6 +10,7 @@ from ml.config import PipelineConfig
 from ml.contracts import AnalysisError, AnalysisResult, Label, Stage
 from ml.model import CheckpointError, ModelConfig, build_classifier, save_checkpoint
 from ml.pipeline import Pipeline
+from tests.ml.factories import write_long_clip
 
 FAST = PipelineConfig(frames=8, backend="torch", explain_top_k=2)
 
@@ -59,6 +60,30 @@ def test_video_end_to_end_validates_against_the_schema(pipeline: Pipeline, share
     assert events[-1][1] == 100.0
 
 
+def test_ten_minutes_with_two_people_in_the_last_minute(tiny_checkpoint: Path, face_photo: np.ndarray,
+                                                         second_face_photo: np.ndarray, tmp_path: Path) -> None:
+    """Burst sampling finds people who appear late; each gets one track across bursts; few frames kept."""
+    clip = write_long_clip(tmp_path / "long.mp4", 600, [face_photo, second_face_photo], face_from=540)
+    config = PipelineConfig(backend="torch", explain_top_k=2)
+    pipeline = Pipeline(config, device="cpu", checkpoint=tiny_checkpoint)
+    result = pipeline.run(clip, artifacts_dir=tmp_path / "artifacts")
+    assert len(result.frames) == config.max_frames  # the budget grew from 32 with the duration
+    times = [f.timestamp_seconds for f in result.frames]
+    steps = np.diff(times)
+    assert steps.min() < 1.0 < 15.0 < steps.max()  # bursts: close inside, far apart between
+    assert times[0] < 30.0  # spread over the whole video
+    assert times[-1] > 570.0
+    faces = result.faces
+    assert len(faces) >= 8
+    assert min(f.timestamp_seconds for f in faces) >= 540.0
+    assert len(result.tracks) == 2  # two people, each one track across the bursts of the last minute
+    for track in result.tracks:
+        assert track.last_seconds - track.first_seconds > 15.0
+        xs = {round((f.box[0] + f.box[2]) / 2 / 100) for f in faces if f.track_id == track.track_id}
+        assert len(xs) == 1  # never swapped
+    assert len([a for a in result.artifacts if a.kind == "gradcam"]) == 2
+
+
 def test_image_without_a_face_returns_no_face_found(pipeline: Pipeline, tmp_path: Path) -> None:
     path = tmp_path / "wall.png"
     Image.fromarray(np.full((200, 300, 3), 200, dtype=np.uint8)).save(path)
@@ -77,6 +102,23 @@ def test_photo_with_one_face(pipeline: Pipeline, face_photo_path: Path) -> None:
     assert result.score == pytest.approx(result.faces[0].p_fake)
     assert result.predicted_manipulation == (result.score >= result.decision.threshold)
     assert result.artifacts == []  # no artifacts_dir, no explanations
+
+
+def test_onnx_scoring_with_explanations_builds_the_torch_module_on_demand(
+        tiny_checkpoint: Path, face_photo_path: Path, tmp_path: Path) -> None:
+    import torch
+
+    from ml.model import load_checkpoint
+    from ml.onnx_export import cached_onnx
+
+    cached_onnx(load_checkpoint(tiny_checkpoint, torch.device("cpu")), tmp_path / "onnx")  # a first run's export
+    config = FAST.model_copy(update={"backend": "onnx", "onnx_cache_dir": tmp_path / "onnx"})
+    pipeline = Pipeline(config, device="cpu", checkpoint=tiny_checkpoint)
+    assert pipeline.backend == "onnx"
+    assert not pipeline.model.module_loaded  # nothing built for scoring alone
+    result = pipeline.run(face_photo_path, artifacts_dir=tmp_path / "artifacts")
+    assert [a.kind for a in result.artifacts] == ["gradcam", "frame"]
+    assert all((tmp_path / "artifacts" / a.name).is_file() for a in result.artifacts)
 
 
 def test_face_crop_mode_uses_the_whole_image(tiny_checkpoint: Path, shared_data: Path) -> None:

@@ -45,6 +45,7 @@ from ml.model import (  # noqa: E402
     preprocess,
     save_checkpoint,
 )
+from ml.onnx_export import export_onnx, onnx_path  # noqa: E402
 from ml.pipeline import Pipeline  # noqa: E402
 from ml.sampling import sample_media  # noqa: E402
 
@@ -135,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         config = ModelConfig()
         checkpoint = scratch / "random-effnet-lite0.safetensors"
         save_checkpoint(build_classifier(config), config, checkpoint)
+        export_onnx(load_checkpoint(checkpoint, torch.device("cpu")), onnx_path(checkpoint))
         note = " (random weights: the shipped checkpoint is missing; speed is the same)"
-    overrides: dict[str, object] = {"frames": args.frames, "backend": args.backend, "onnx_cache_dir": scratch}
+    overrides: dict[str, object] = {"frames": args.frames, "backend": args.backend}
     if args.detect_every is not None:
         overrides["detect_every"] = args.detect_every
     config = PipelineConfig(**overrides)

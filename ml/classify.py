@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ml.config import Backend
-from ml.model import LoadedModel, logits_to_probability, preprocess
+from ml.model import LoadedModel, file_sha256, logits_to_probability, preprocess
 
 logger = logging.getLogger(__name__)
 
@@ -50,24 +50,26 @@ class Classifier:
         *,
         backend: Backend = "auto",
         batch_size: int = 16,
-        onnx_cache_dir: Path | None = None,
+        onnx_path: Path | None = None,
     ) -> None:
         self.model = model
         self.device = device
         self.batch_size = batch_size
         self._onnx_session = None
+        self.onnx_sha256: str | None = None
+        """The SHA-256 of the ONNX file scoring runs on, when it runs on ONNX Runtime."""
         if backend == "auto":
             backend = "onnx" if device.type == "cpu" else "torch"
             if backend == "onnx":
                 try:
-                    self._onnx_session = self._open_onnx(onnx_cache_dir)
+                    self._onnx_session = self._open_onnx(onnx_path)
                 except BackendError as exc:
                     logger.warning("ONNX Runtime unavailable, scoring with PyTorch: %s", exc)
                     backend = "torch"
         elif backend == "onnx":
             if device.type != "cpu":
                 raise BackendError("The ONNX backend runs on the CPU only; use backend='torch' on a GPU.")
-            self._onnx_session = self._open_onnx(onnx_cache_dir)
+            self._onnx_session = self._open_onnx(onnx_path)
         self.backend: str = backend
         if backend == "torch":
             _ = model.module  # load and check the weights now, not in the middle of an analysis
@@ -109,20 +111,34 @@ class Classifier:
         # a clone made outside inference mode can take part in autograd (Grad-CAM's head backward)
         return logits.float(), features.float().clone()
 
-    def _open_onnx(self, cache_dir: Path | None):
-        from ml.onnx_export import cached_onnx
+    def _open_onnx(self, path: Path | None):
+        """An ONNX Runtime session on the export built ahead of time (`python -m ml.onnx_export`),
+        refused unless it was exported from this very checkpoint."""
+        from ml.onnx_export import source_sha256
 
         try:
             import onnxruntime
         except ImportError as exc:
             raise BackendError(f"onnxruntime is not installed: {exc}") from exc
+        if path is None or not path.is_file():
+            raise BackendError(f"no ONNX export at {path}; make it with `python -m ml.onnx_export <checkpoint>`")
         try:
-            path = cached_onnx(self.model, cache_dir)
+            source = source_sha256(path)
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"Cannot read the ONNX model {path}: {exc}") from exc
+        if source != self.model.sha256:
+            raise BackendError(
+                f"{path} was exported from checkpoint {source}, not {self.model.sha256}: "
+                "re-export it with `python -m ml.onnx_export <checkpoint>`"
+            )
+        try:
             options = onnxruntime.SessionOptions()
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-            return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except (OSError, RuntimeError, ValueError) as exc:
-            raise BackendError(f"Cannot export or load the ONNX model: {exc}") from exc
+            raise BackendError(f"Cannot load the ONNX model {path}: {exc}") from exc
+        self.onnx_sha256 = file_sha256(path)
+        return session
 
     def _score_onnx(self, crops: list[np.ndarray]) -> Scores:
         from ml.onnx_export import EMBEDDING_NAME, INPUT_NAME, OUTPUT_NAME

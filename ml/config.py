@@ -65,8 +65,9 @@ class PipelineConfig(BaseModel):
     backend: Backend = Field(
         default="auto", description="'auto': ONNX Runtime on CPU, torch elsewhere. Grad-CAM always uses torch."
     )
-    onnx_cache_dir: Path | None = Field(
-        default=None, description="Where exported ONNX models are cached; None: ~/.cache/deepscreen."
+    onnx_path: Path | None = Field(
+        default=None, description="The ONNX export to score with; None: beside the checkpoint, <name>.onnx "
+        "(built ahead of time by `python -m ml.onnx_export`)."
     )
 
     aggregation: Aggregation = DEFAULT_AGGREGATION

@@ -44,6 +44,7 @@ from ml.explain import MAX_FRAME_WIDTH, FaceToExplain, write_explanations
 from ml.faces import Detection, FaceDetector, SequenceDetector
 from ml.media import probe
 from ml.model import CheckpointError, load_checkpoint
+from ml.onnx_export import onnx_path
 from ml.sampling import (
     MIN_FILLED_SHARE,
     DecodeAhead,
@@ -92,7 +93,7 @@ class Pipeline:
         self.model = load_checkpoint(path, self.device, lazy=True)
         self.classifier = Classifier(
             self.model, self.device, backend=self.config.backend, batch_size=self.config.batch_size,
-            onnx_cache_dir=self.config.onnx_cache_dir,
+            onnx_path=self.config.onnx_path or onnx_path(path),
         )
         self.detector = None if self.config.face_crops else FaceDetector(
             self.device, min_face_px=self.config.min_face_px, confidence=self.config.face_confidence,

@@ -130,9 +130,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def fake_checkpoint(tmp_path: Path) -> Path:
-    """Stands in for the model file where only its hash matters (the API's reuse key)."""
+    """Stands in for the model file where no model is loaded (the API never reads it: result reuse
+    follows the model the workers report, `backend.jobs.service.serving_model`)."""
     path = tmp_path / "model.safetensors"
-    path.write_bytes(b"not a real model, only hashed by the API")
+    path.write_bytes(b"not a real model, never read by the API")
     return path
 
 
@@ -158,11 +159,11 @@ def make_settings(env: dict[str, str]) -> Settings:
 
 def standalone_api_settings(root: Path, **overrides: str) -> Settings:
     """Settings for an API alone under `root`: migrated SQLite, no Redis, no reaper, no worker (jobs
-    stay queued) and a stand-in model file, which the API only hashes."""
+    stay queued) and a stand-in model file, which the API never reads."""
     url = f"sqlite:///{root / 'deepscreen.db'}"
     command.upgrade(alembic_config(url), "head")
     checkpoint = root / "model.safetensors"
-    checkpoint.write_bytes(b"only hashed by the API")
+    checkpoint.write_bytes(b"never read by the API")
     return make_settings({
         "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "VAR_DIR": str(root / "var"), "DATABASE_URL": url,
         "REDIS_URL": "", "MODEL_CHECKPOINT": str(checkpoint), "FRONTEND_DIST": str(root / "no-frontend"),

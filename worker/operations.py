@@ -133,6 +133,7 @@ class WorkerHeartbeat:
             pid=os.getpid(),
             queues=list(_consumer_queues) or _configured_queues(), device=str(pipeline.device),
             backend=pipeline.backend, model_id=info.model_id, model_version=info.version, model_sha256=info.sha256,
+            onnx_sha256=pipeline.classifier.onnx_sha256,
             started_at=time.time(), beat_at=time.time(),
         )
         self._stopped = threading.Event()

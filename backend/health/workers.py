@@ -40,6 +40,8 @@ class WorkerBeat(BaseModel):
     model_id: str
     model_version: str
     model_sha256: str
+    onnx_sha256: str | None = None
+    """The ONNX export the process scores with (None on PyTorch), built ahead of time beside the checkpoint."""
     started_at: float
     beat_at: float
     """Unix time of the last beat, by the worker's clock."""

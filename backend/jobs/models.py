@@ -62,7 +62,9 @@ class Job(Base):
     media_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     model_sha256: Mapped[str] = mapped_column(String(64))
-    """SHA-256 of the checkpoint the job was submitted for: the key for reusing results."""
+    """SHA-256 of the model the job ran with (the workers' own, from the result), or, while queued,
+    of the model the live workers served at submission ('unknown' when none or several): the key
+    for reusing results (`service.serving_model`)."""
     force: Mapped[bool] = mapped_column(Boolean, default=False)
     reused_from: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -10,13 +10,11 @@ State machine (see docs/architecture.md)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import run_after_commit, run_after_rollback, utcnow
 from backend.errors import NotFound, public_message
+from backend.health.workers import WorkerRegistry
 from backend.jobs import repository
 from backend.jobs.models import Job, JobState, new_job_id, queue_for_kind
 from backend.jobs.storage import REPORT_NAME, Storage, sanitize_filename
@@ -49,22 +48,21 @@ class AcceptedMedia:
     filename: str | None
 
 
-@lru_cache(maxsize=8)
-def _file_sha256(path: Path, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+UNKNOWN_MODEL = "unknown"
+"""`Job.model_sha256` of a queued job when no single model serves its queue; replaced by the
+model the worker ran it with (`save_result`)."""
 
 
-def model_sha256(checkpoint: Path) -> str:
-    """The checkpoint's SHA-256, the model half of the reuse key; 'unavailable' when it is missing."""
-    try:
-        stat = checkpoint.stat()
-    except OSError:
-        return "unavailable"
-    return _file_sha256(checkpoint, stat.st_mtime_ns, stat.st_size)
+def serving_model(storage: Storage, queue: str, stale_after: float) -> str | None:
+    """The SHA-256 of the model every live worker of `queue` serves, from their heartbeats; None
+    when no worker is live or they serve different models (a rolling upgrade).
+
+    The workers are the one source of model identity: the API never hashes a checkpoint of its
+    own, so it cannot reuse an old model's result while the workers already run a new one.
+    """
+    models = {beat.model_sha256 for beat in WorkerRegistry(storage.root).live(stale_after=stale_after)
+              if queue in beat.queues}
+    return models.pop() if len(models) == 1 else None
 
 
 # --- API side -------------------------------------------------------------------------------
@@ -76,13 +74,14 @@ def submit(
 ) -> Job:
     """Record a job for an accepted upload and send it to its queue after commit.
 
-    The same bytes analysed before by the same model reuse that result (a new, already
-    succeeded job pointing at the original with `reused_from`) unless `force` is set. Only the
+    The same bytes analysed before by the model the live workers serve reuse that result (a new,
+    already succeeded job pointing at the original with `reused_from`) unless `force` is set;
+    with no live worker, or workers serving different models, nothing is reused. Only the
     same owner's jobs are reused (anonymous jobs among anonymous ones), so a user's private
     uploads never answer, or reveal themselves to, anyone else.
     """
     now = utcnow()
-    model_key = model_sha256(settings.MODEL_CHECKPOINT)
+    model_key = serving_model(storage, queue_for_kind(media.info.kind.value), settings.STALE_AFTER_SECONDS)
     job = Job(
         id=new_job_id(),
         kind=media.info.kind.value,
@@ -91,14 +90,14 @@ def submit(
         size_bytes=media.size,
         sha256=media.sha256,
         media_info=media.info.model_dump(mode="json"),
-        model_sha256=model_key,
+        model_sha256=model_key or UNKNOWN_MODEL,
         force=force,
         owner_id=owner_id,
         access_token_hash=access_token_hash,
         created_at=now,
         updated_at=now,
     )
-    previous = None if force else repository.find_reusable(
+    previous = None if force or model_key is None else repository.find_reusable(
         session, sha256=media.sha256, model_sha256=model_key, owner_id=owner_id
     )
     if previous is not None:

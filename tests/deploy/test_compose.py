@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import runpy
 import shlex
 import shutil
 import subprocess
@@ -144,7 +145,9 @@ def test_prometheus_samples_never_go_to_the_shared_volume() -> None:
             continue
         mounted = [v.split(":")[1] for v in service.get("volumes", [])]
         assert not any(directory.startswith(target) for target in mounted), name
-        assert directory in service.get("tmpfs", []), f"{name}: a container-local tmpfs"
+        tmpfs = {entry.split(":")[0]: entry.partition(":")[2] for entry in service.get("tmpfs", [])}
+        assert directory in tmpfs, f"{name}: a container-local tmpfs"
+        assert "mode=1777" in tmpfs[directory], f"{name}: writable by the image's unprivileged user"
 
 
 def docs_docker_run_recipes() -> list[str]:
@@ -172,3 +175,22 @@ def test_the_build_context_leaves_out_the_environment_state_and_secrets() -> Non
 
     assert {".venv", "var", ".env", "runs", ".git", "node_modules", "**/node_modules", "frontend/dist"} <= ignored
     assert not (ignored & {"backend", "worker", "ml", "requirements", "frontend", "nginx", "migrations"})
+
+
+def test_the_podman_smoke_stack_differs_only_in_what_this_host_lacks(tmp_path: Path) -> None:
+    """scripts/compose-smoke runs deploy/podman/render_compose.py's output: same services, commands,
+    environment, healthchecks and tmpfs; only images, build sections, paths and the GPU service differ."""
+    render = runpy.run_path(str(REPO_ROOT / "deploy" / "podman" / "render_compose.py"))["render"]
+    original = compose()["services"]
+
+    rendered = render(compose(), REPO_ROOT, tmp_path / "smoke.env")["services"]
+
+    assert set(rendered) == set(original) - {"worker-gpu"}
+    for name, service in rendered.items():
+        before = original[name]
+        for key in ("command", "entrypoint", "environment", "healthcheck", "tmpfs", "ports", "depends_on"):
+            assert service.get(key) == before.get(key), (name, key)
+        assert "build" not in service
+        assert all(not v.startswith("./") for v in service.get("volumes", []))
+    assert rendered["api"]["image"] == "localhost/" + original["api"]["image"]
+    assert rendered["postgres"]["image"].startswith("localhost/deepscreen-standin-")

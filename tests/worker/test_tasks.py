@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from backend.db import utcnow
 from backend.jobs.models import JobState
-from backend.jobs.service import model_sha256
 from backend.queue import MAINTENANCE_QUEUE, REAP_TASK
+from ml.model import file_sha256
 from tests.backend.factories import make_job, png_bytes
 from tests.conftest import WorkerProcess, api_client, grant_job_token, make_settings, wait_for
 from tests.openapi import schema_errors
@@ -45,7 +45,7 @@ def test_worker_finishes_jobs_with_the_right_outcome(
     assert face["progress"] == 100
     assert face["attempts"] == 1
     assert face["result"]["faces"], "the LFW photo has a face"
-    assert face["result"]["model"]["sha256"] == model_sha256(Path(worker_env["MODEL_CHECKPOINT"]))
+    assert face["result"]["model"]["sha256"] == file_sha256(Path(worker_env["MODEL_CHECKPOINT"]))
     assert 0.0 <= face["result"]["score"] <= 1.0
     names = [artifact["name"] for artifact in face["result"]["artifacts"]]
     assert "report.json" in names

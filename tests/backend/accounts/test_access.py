@@ -17,6 +17,7 @@ from backend.db import utcnow
 from backend.jobs.models import Job, JobState
 from tests.backend.accounts.conftest import Account, actor, register, settings_of, upload
 from tests.backend.factories import make_result
+from tests.backend.health.factories import write_beat
 
 SECRET = "only-for-the-owner"
 
@@ -163,8 +164,13 @@ def test_anonymous_list_shows_only_jobs_whose_tokens_are_sent(app: FastAPI) -> N
 
 
 def test_a_users_private_upload_is_never_reused_for_someone_else(app: FastAPI, owned_job: OwnedJob) -> None:
+    beat = write_beat(settings_of(app).storage_dir)  # a live worker serves the model the job ran with
+    with app.state.database.session() as session:
+        session.get(Job, owned_job.id).model_sha256 = beat.model_sha256
     same_bytes = upload(actor(app))  # the owner's upload used the default color
+    owner_again = upload(owned_job.owner.client, headers={"X-CSRF-Token": owned_job.owner.csrf_token})
 
+    assert owner_again.json()["reused_from"] == owned_job.id, "the owner's own result is reused"
     assert same_bytes.status_code == 202
     assert same_bytes.json()["reused_from"] is None
     assert same_bytes.json()["state"] == "queued"

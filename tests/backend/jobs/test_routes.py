@@ -12,7 +12,10 @@ from backend.jobs.models import Job, JobState
 from backend.settings import Settings
 from ml.contracts import Artifact, ArtifactKind
 from tests.backend.factories import jpeg_bytes, make_job, make_result, mp4_bytes, png_bytes
+from tests.backend.health.factories import write_beat
 from tests.conftest import broker_messages
+
+MODEL_A, MODEL_B = "a" * 64, "b" * 64
 
 
 def submit(client: TestClient, data: bytes, filename: str = "photo.png", path: str = "/api/jobs", **params: str):
@@ -133,6 +136,7 @@ def test_delete_finished_job_removes_row_and_files(client: TestClient, settings:
 
 
 def test_same_file_reuses_the_stored_result_unless_forced(client: TestClient, settings: Settings) -> None:
+    write_beat(settings.storage_dir, model_sha256=MODEL_A)  # a live worker serves model A
     data = png_bytes(color=(9, 9, 9))
     first_id = submit(client, data).json()["id"]
     with client.app.state.database.session() as session:  # type: ignore[attr-defined]
@@ -156,6 +160,50 @@ def test_same_file_reuses_the_stored_result_unless_forced(client: TestClient, se
     assert fresh["reused_from"] is None
     sent = [job_id for job_id, _queue in broker_messages(client.app.state.job_queue.celery)]  # type: ignore[attr-defined]
     assert sent == [first_id, fresh["id"]]
+
+
+def finished_job(client: TestClient, settings: Settings, data: bytes, model: str) -> str:
+    """A succeeded job for `data` that ran with `model` (the sha256 its result records)."""
+    job_id = submit(client, data, force="true").json()["id"]
+    with client.app.state.database.session() as session:  # type: ignore[attr-defined]
+        job = session.get(Job, job_id)
+        job.state, job.model_sha256, job.result = JobState.succeeded, model, {"label": "real", "notes": []}
+    return str(job_id)
+
+
+def test_reuse_follows_the_model_the_workers_serve_not_the_apis_checkpoint(
+    client: TestClient, settings: Settings
+) -> None:
+    data = png_bytes(color=(8, 8, 8))
+    old = finished_job(client, settings, data, MODEL_A)
+    settings.MODEL_CHECKPOINT.write_bytes(b"the API's own copy, changed: never consulted")
+
+    nobody = submit(client, data).json()
+    write_beat(settings.storage_dir, worker="old@w:1", model_sha256=MODEL_A)
+    write_beat(settings.storage_dir, worker="new@w:2", model_sha256=MODEL_B)
+    rolling = submit(client, data).json()
+    write_beat(settings.storage_dir, worker="old@w:1", model_sha256=MODEL_A, age=600)  # gone (stale)
+    upgraded = submit(client, data).json()
+    new = finished_job(client, settings, data, MODEL_B)
+    after = submit(client, data).json()
+
+    assert nobody["reused_from"] is None, "no live worker: no model to match"
+    assert rolling["reused_from"] is None, "workers disagree during a rolling upgrade"
+    assert upgraded["reused_from"] is None, "the old model's result is not served once workers run the new one"
+    assert after["reused_from"] == new
+    assert old != new
+    with client.app.state.database.session() as session:  # type: ignore[attr-defined]
+        queued = [session.get(Job, j["id"]) for j in (nobody, rolling, upgraded)]
+        assert [j.model_sha256 for j in queued] == ["unknown", "unknown", MODEL_B]
+
+
+def test_reuse_only_counts_workers_of_the_jobs_queue(client: TestClient, settings: Settings) -> None:
+    data = png_bytes(color=(7, 7, 7))
+    finished_job(client, settings, data, MODEL_A)
+    write_beat(settings.storage_dir, worker="images@w:1", queues=["images"], model_sha256=MODEL_A)
+    write_beat(settings.storage_dir, worker="videos@w:2", queues=["videos"], model_sha256=MODEL_B)
+
+    assert submit(client, data).json()["reused_from"] is not None
 
 
 def test_artifacts_are_served_by_safe_name_only(client: TestClient, settings: Settings) -> None:

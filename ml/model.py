@@ -114,13 +114,22 @@ def read_checkpoint_config(path: Path) -> ModelConfig:
     return ModelConfig.model_validate(json.loads(metadata[CONFIG_METADATA_KEY]))
 
 
-class LoadedModel:
-    """A classifier ready for inference, with its config and the identity recorded in results."""
+SYNTHETIC_HEAD_PREFIX = "synthetic_head."
+"""Tensors of the synthetic-face head (`torch.nn.Linear` on the pooled features) inside a checkpoint."""
 
-    def __init__(self, module: torch.nn.Module, config: ModelConfig, sha256: str) -> None:
+
+class LoadedModel:
+    """A classifier ready for inference, with its config and the identity recorded in results.
+
+    `synthetic_head` maps the classifier's pooled features to a synthetic-face logit (`ml.train.synthetic`).
+    """
+
+    def __init__(self, module: torch.nn.Module, config: ModelConfig, sha256: str,
+                 synthetic_head: torch.nn.Linear | None = None) -> None:
         self.module = module
         self.config = config
         self.sha256 = sha256
+        self.synthetic_head = synthetic_head
 
     @property
     def info(self) -> ModelInfo:
@@ -145,6 +154,8 @@ def load_checkpoint(path: Path, device: torch.device) -> LoadedModel:
     except (OSError, SafetensorError) as exc:
         raise CheckpointError(f"Cannot read checkpoint {path}: {exc}") from exc
     tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    head = {k.removeprefix(SYNTHETIC_HEAD_PREFIX): tensors.pop(k) for k in list(tensors)
+            if k.startswith(SYNTHETIC_HEAD_PREFIX)}
     try:
         module.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -152,7 +163,16 @@ def load_checkpoint(path: Path, device: torch.device) -> LoadedModel:
             f"Checkpoint {path.name} does not match architecture {config.architecture!r}: {exc}"
         ) from exc
     module.eval().to(device=device).to(memory_format=torch.channels_last)
-    return LoadedModel(module, config, file_sha256(path))
+    synthetic_head = None
+    if head:
+        if set(head) != {"weight", "bias"} or config.synthetic_head is None:
+            raise CheckpointError(f"Checkpoint {path.name} has a malformed synthetic-face head: {sorted(head)}")
+        synthetic_head = torch.nn.Linear(head["weight"].shape[1], 1)
+        synthetic_head.load_state_dict(head)
+        synthetic_head.eval().to(device)
+    elif config.synthetic_head is not None:
+        raise CheckpointError(f"Checkpoint {path.name} names a synthetic-face head but holds no tensors for it.")
+    return LoadedModel(module, config, file_sha256(path), synthetic_head)
 
 
 def resize_crop(crop: np.ndarray, size: int) -> np.ndarray:

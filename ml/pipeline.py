@@ -144,8 +144,8 @@ class Pipeline:
                 Face(frame_index=frame.index, timestamp_seconds=round(frame.timestamp_seconds, 4),
                      box=tuple(round(v, 2) for v in detection.box),  # type: ignore[arg-type]
                      detector_probability=round(detection.probability, 5), track_id=track,
-                     p_fake=float(p))
-                for (frame, detection, track), p in zip(located, scores.p_fake, strict=True)
+                     p_fake=float(p), p_synthetic=None if scores.p_synthetic is None else float(scores.p_synthetic[i]))
+                for i, ((frame, detection, track), p) in enumerate(zip(located, scores.p_fake, strict=True))
             ]
             tracks = score_tracks(faces, config.aggregation)
             points = self.model.config.points(info.kind, config.aggregation)

@@ -33,11 +33,13 @@ class BackendError(RuntimeError):
 @dataclass(frozen=True)
 class Scores:
     """Calibrated p(fake) per crop; `embeddings` (N, D) unit-length pooled features, what tracking
-    compares; `features` (N, C, h, w) on the model's device when kept (Grad-CAM)."""
+    compares; `features` (N, C, h, w) on the model's device when kept (Grad-CAM); `p_synthetic` the
+    synthetic-face head's probability per crop, None when the checkpoint has no head."""
 
     p_fake: np.ndarray
     embeddings: np.ndarray
     features: torch.Tensor | None = None
+    p_synthetic: np.ndarray | None = None
 
 
 class Classifier:
@@ -80,21 +82,40 @@ class Classifier:
 
     def score(self, crops: list[np.ndarray], *, keep_features: bool = False) -> Scores:
         """p(fake) for every crop, in order. `keep_features` needs (and forces) the PyTorch path."""
+        head = self.model.synthetic_head
         if not crops:
-            return Scores(np.zeros(0, dtype=np.float32), np.zeros((0, 0), dtype=np.float32), None)
+            empty = np.zeros(0, dtype=np.float32)
+            return Scores(empty, np.zeros((0, 0), dtype=np.float32), None, empty if head is not None else None)
         if self._onnx_session is not None and not keep_features:
             return self._score_onnx(crops)
-        probabilities, embeddings, features = [], [], []
+        probabilities, pooled_rows, features = [], [], []
         for start in range(0, len(crops), self.batch_size):
             logits, batch_features = self._forward_torch(crops[start : start + self.batch_size])
             probabilities.append(logits_to_probability(logits, self.model.config.temperature).reshape(-1).cpu())
-            with torch.inference_mode():
-                pooled = self.module.forward_head(batch_features, pre_logits=True)  # type: ignore[operator]
-            embeddings.append(pooled.float().cpu().numpy())
+            pooled_rows.append(self._pool(batch_features).cpu().numpy())
             if keep_features:
                 features.append(batch_features)
         kept = torch.cat(features) if keep_features else None
-        return Scores(torch.cat(probabilities).numpy(), _unit(np.concatenate(embeddings)), kept)
+        pooled = np.concatenate(pooled_rows)
+        return Scores(torch.cat(probabilities).numpy(), _unit(pooled), kept, self._synthetic(pooled))
+
+    def pooled_features(self, crops: list[np.ndarray]) -> np.ndarray:
+        """(N, C) pooled features, the synthetic-face head's input (`ml.train.synthetic` fits it on them)."""
+        return torch.cat([self._pool(self._forward_torch(crops[i : i + self.batch_size])[1])
+                          for i in range(0, len(crops), self.batch_size)]).detach().cpu().numpy()
+
+    def _pool(self, features: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.module.forward_head(features, pre_logits=True).float()  # type: ignore[operator]
+
+    def _synthetic(self, pooled: np.ndarray) -> np.ndarray | None:
+        """The synthetic-face head on (N, C) pooled features: the same linear map on both backends."""
+        head = self.model.synthetic_head
+        if head is None:
+            return None
+        with torch.inference_mode():
+            rows = torch.from_numpy(np.ascontiguousarray(pooled, dtype=np.float32)).to(head.weight.device)
+            return torch.sigmoid(head(rows)).reshape(-1).cpu().numpy()
 
     def features(self, crops: list[np.ndarray]) -> torch.Tensor:
         """Last conv stage activations for a few crops (Grad-CAM after ONNX scoring)."""
@@ -151,7 +172,8 @@ class Classifier:
             logits, pooled = self._onnx_session.run([OUTPUT_NAME, EMBEDDING_NAME], {INPUT_NAME: array})
             out.append(logits_to_probability(torch.from_numpy(logits), self.model.config.temperature).reshape(-1))
             embeddings.append(pooled)
-        return Scores(torch.cat(out).numpy(), _unit(np.concatenate(embeddings)))
+        pooled = np.concatenate(embeddings)
+        return Scores(torch.cat(out).numpy(), _unit(pooled), None, self._synthetic(pooled))
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ml.contracts import Aggregation, MediaKind, ModelInfo, OperatingPoint, Signal
@@ -107,8 +107,6 @@ def save_checkpoint(model: torch.nn.Module, config: ModelConfig, path: Path, *, 
 
 
 def read_checkpoint_config(path: Path) -> ModelConfig:
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -119,16 +117,22 @@ def read_checkpoint_config(path: Path) -> ModelConfig:
     return ModelConfig.model_validate(json.loads(metadata[CONFIG_METADATA_KEY]))
 
 
+SYNTHETIC_HEAD_PREFIX = "synthetic_head."
+"""Tensors of the synthetic-face head (`torch.nn.Linear` on the pooled features) inside a checkpoint."""
+
+
 class LoadedModel:
     """A classifier ready for inference, with its config and the identity recorded in results.
 
     `module` is built on first use when the model was loaded lazily (`load_checkpoint(lazy=True)`):
     ONNX scoring needs only the config and the digest, and building the timm module costs start-up
-    time a CLI user waits for.
+    time a CLI user waits for. `synthetic_head` maps the classifier's pooled features to a
+    synthetic-face logit (`ml.train.synthetic`); it is read at load time (two small tensors).
     """
 
     def __init__(self, module: torch.nn.Module | None, config: ModelConfig, sha256: str, *,
-                 path: Path | None = None, device: torch.device | None = None) -> None:
+                 path: Path | None = None, device: torch.device | None = None,
+                 synthetic_head: torch.nn.Linear | None = None) -> None:
         if module is None and (path is None or device is None):
             raise ValueError("A LoadedModel without a module needs the checkpoint path and device to build it.")
         self._module = module
@@ -136,6 +140,7 @@ class LoadedModel:
         self.sha256 = sha256
         self._path = path
         self._device = device
+        self.synthetic_head = synthetic_head
 
     @property
     def module(self) -> torch.nn.Module:
@@ -170,9 +175,9 @@ def load_checkpoint(path: Path, device: torch.device, *, lazy: bool = False) -> 
     if not path.is_file():
         raise CheckpointError(f"Checkpoint not found: {path}")
     config = read_checkpoint_config(path)
-    if lazy:
-        return LoadedModel(None, config, file_sha256(path), path=path, device=device)
-    return LoadedModel(_load_module(path, config, device), config, file_sha256(path))
+    head = _load_synthetic_head(path, config, device)
+    module = None if lazy else _load_module(path, config, device)
+    return LoadedModel(module, config, file_sha256(path), path=path, device=device, synthetic_head=head)
 
 
 def _load_module(path: Path, config: ModelConfig, device: torch.device) -> torch.nn.Module:
@@ -182,6 +187,8 @@ def _load_module(path: Path, config: ModelConfig, device: torch.device) -> torch
     except (OSError, SafetensorError) as exc:
         raise CheckpointError(f"Cannot read checkpoint {path}: {exc}") from exc
     tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    for name in [k for k in tensors if k.startswith(SYNTHETIC_HEAD_PREFIX)]:
+        del tensors[name]  # the head is loaded on its own (`_load_synthetic_head`)
     try:
         module.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -190,6 +197,25 @@ def _load_module(path: Path, config: ModelConfig, device: torch.device) -> torch
         ) from exc
     module.eval().to(device=device).to(memory_format=torch.channels_last)
     return module
+
+
+def _load_synthetic_head(path: Path, config: ModelConfig, device: torch.device) -> torch.nn.Linear | None:
+    """The synthetic-face head's tensors alone (no timm module is built for them)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            head = {k.removeprefix(SYNTHETIC_HEAD_PREFIX): handle.get_tensor(k).float()
+                    for k in handle.keys() if k.startswith(SYNTHETIC_HEAD_PREFIX)}  # noqa: SIM118
+    except (OSError, SafetensorError) as exc:
+        raise CheckpointError(f"Cannot read checkpoint {path}: {exc}") from exc
+    if not head:
+        if config.synthetic_head is not None:
+            raise CheckpointError(f"Checkpoint {path.name} names a synthetic-face head but holds no tensors for it.")
+        return None
+    if set(head) != {"weight", "bias"} or config.synthetic_head is None:
+        raise CheckpointError(f"Checkpoint {path.name} has a malformed synthetic-face head: {sorted(head)}")
+    synthetic_head = torch.nn.Linear(head["weight"].shape[1], 1)
+    synthetic_head.load_state_dict(head)
+    return synthetic_head.eval().to(device)
 
 
 def resize_crop(crop: np.ndarray, size: int) -> np.ndarray:

@@ -170,7 +170,8 @@ class Pipeline:
             faces = [
                 Face(frame_index=f.frame_index, timestamp_seconds=round(f.seconds, 4),
                      box=tuple(round(v, 2) for v in f.detection.box),  # type: ignore[arg-type]
-                     detector_probability=round(f.detection.probability, 5), track_id=track, p_fake=f.p_fake)
+                     detector_probability=round(f.detection.probability, 5), track_id=track, p_fake=f.p_fake,
+                     p_synthetic=f.p_synthetic)
                 for f, track in zip(collected.faces, track_ids, strict=True)
             ]
             tracks = score_tracks(faces, config.aggregation)
@@ -283,6 +284,8 @@ class Pipeline:
             clock.add(Stage.classifying, time.perf_counter() - begin)
             for i, (face, crop, thumbnail) in enumerate(pending):
                 face.p_fake = float(scores.p_fake[i])
+                if scores.p_synthetic is not None:
+                    face.p_synthetic = float(scores.p_synthetic[i])
                 face.embedding = scores.embeddings[i]
                 collected.add(face, crop, thumbnail, scores.features[i] if scores.features is not None else None)
             pending.clear()
@@ -333,6 +336,7 @@ class _FoundFace:
     seconds: float
     detection: Detection
     p_fake: float = 0.0
+    p_synthetic: float | None = None
     embedding: np.ndarray | None = None
     order: int = -1
     """Position in the result's face list (set once all faces are in)."""

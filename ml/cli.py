@@ -6,13 +6,18 @@
     deepscreen train ...      (delegates to the training command, `python -m ml.train`)
     deepscreen evaluate ...   (delegates to `ml.evaluate`)
 
-Exit codes of `analyze`, usable by scripts (the same scheme as virus scanners such as clamscan):
-    0  every file was analysed and none is predicted manipulated (uncertain results included)
-    1  every file was analysed and at least one is predicted manipulated
+Exit codes of `analyze`, usable by scripts (the scheme of virus scanners such as clamscan):
+    0  every file was analysed and none shows signs of manipulation (inconclusive ones included)
+    1  at least one file shows signs of manipulation, whatever happened to the others
     2  usage error (bad arguments)
-    3  at least one file could not be analysed (unreadable, unsupported, too long, no face found)
+    3  none shows signs of manipulation, but at least one file could not be analysed (unreadable,
+       unsupported, too long) or had no face to screen (its result: inconclusive, no_face_found)
     4  nothing could be analysed: the model or device could not be loaded
-A failure outranks a detection: 3 is returned even if another file was predicted fake.
+Precedence: 2 and 4 stop before any file is read; then 1 > 3 > 0. A detection outranks a failure,
+so a script acting on 1 never misses a flagged file because another one in the batch was unreadable.
+
+`--explain DIR` writes each input's heat maps to DIR/<position>-<file name>/ (position 1, 2, ... on
+the command line), so two inputs with the same name never share a folder.
 
 `--json` writes one JSON object per file and line (JSON Lines) to stdout: `{"file": ..., "result":
 <AnalysisResult>}` or `{"file": ..., "error": {"code", "message", "details"}}`. The progress bar
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ml.config import DEFAULT_AGGREGATION
-from ml.contracts import Aggregation, AnalysisError, AnalysisResult, ErrorCode, Label, Stage
+from ml.contracts import Aggregation, AnalysisError, AnalysisResult, ErrorCode, Label, LowConfidenceReason, Stage
 
 logger = logging.getLogger("deepscreen")
 
@@ -55,13 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     analyze = commands.add_parser("analyze", help="analyse image and video files",
-                                  description="Analyse image and video files. Exit codes: 0 analysed, nothing "
-                                  "predicted fake; 1 something predicted fake; 2 usage; 3 a file failed; "
-                                  "4 model or device could not be loaded.")
+                                  description="Analyse image and video files. Exit codes: 0 analysed, no signs "
+                                  "of manipulation; 1 signs of manipulation in at least one file (outranks 3); "
+                                  "2 usage; 3 a file failed or had no face; 4 model or device could not be loaded.")
     analyze.add_argument("files", nargs="+", type=Path, metavar="FILE")
     analyze.add_argument("--json", action="store_true", help="JSON Lines on stdout, one result per file")
     analyze.add_argument("--explain", type=Path, metavar="DIR",
-                         help="write Grad-CAM overlays of the most suspicious faces to DIR/<file name>/")
+                         help="write Grad-CAM overlays of the most suspicious faces to DIR/<position>-<file name>/")
     analyze.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     analyze.add_argument("--frames", type=int, metavar="N", help="frames sampled per video (default 32)")
     analyze.add_argument("--checkpoint", type=Path, metavar="PATH", help="model checkpoint (.safetensors); "
@@ -132,8 +137,8 @@ def _analyze(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_START
 
     failed = fake_found = False
-    for path in args.files:
-        artifacts_dir = args.explain / path.name if args.explain else None
+    for position, path in enumerate(args.files, start=1):
+        artifacts_dir = explain_dir(args.explain, position, path) if args.explain else None
         try:
             result = _run_with_progress(pipeline, path, artifacts_dir, show=not args.no_progress)
         except AnalysisError as exc:
@@ -145,17 +150,27 @@ def _analyze(args: argparse.Namespace) -> int:
             _report_error(path, ErrorCode.corrupt_media, f"Cannot read the file: {exc.strerror or exc}", {},
                           as_json=args.json)
             continue
-        if "no_face_found" in result.low_confidence_reasons:
+        if LowConfidenceReason.no_face_found in result.low_confidence_reasons:
             failed = True
-        fake_found = fake_found or bool(result.predicted_manipulation)
+        fake_found = fake_found or result.label is Label.manipulated
         if args.json:
             _write_json({"file": str(path), "result": result.model_dump(mode="json")})
         else:
             sys.stdout.write(summarise(path, result, artifacts_dir))
             sys.stdout.flush()
-    if failed:
-        return EXIT_FILE_FAILED
-    return EXIT_FAKE_FOUND if fake_found else EXIT_OK
+    return exit_status(fake_found=fake_found, failed=failed)
+
+
+def exit_status(*, fake_found: bool, failed: bool) -> int:
+    """The batch's exit code once every file was tried: 1 outranks 3, which outranks 0."""
+    if fake_found:
+        return EXIT_FAKE_FOUND
+    return EXIT_FILE_FAILED if failed else EXIT_OK
+
+
+def explain_dir(root: Path, position: int, path: Path) -> Path:
+    """The input's own heat-map folder: its position keeps same-named inputs apart."""
+    return root / f"{position}-{path.name}"
 
 
 def _run_with_progress(pipeline, path: Path, artifacts_dir: Path | None, *, show: bool) -> AnalysisResult:

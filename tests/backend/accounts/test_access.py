@@ -235,6 +235,7 @@ def test_every_route_with_a_job_id_checks_access() -> None:
     from backend.accounts.deps import get_visible_job
     from backend.jobs.routes import router as jobs_router
     from backend.live.routes import router as live_router
+    from backend.shares.routes import router as shares_router
 
     def calls(dependant: object) -> set[object]:
         found = {getattr(dependant, "call", None)}
@@ -242,8 +243,8 @@ def test_every_route_with_a_job_id_checks_access() -> None:
             found |= calls(sub)
         return found
 
-    routes = [*jobs_router.routes, *live_router.routes]
+    routes = [*jobs_router.routes, *live_router.routes, *shares_router.routes]
     job_routes = [r for r in routes if isinstance(r, APIRoute) and "{job_id}" in r.path]
-    assert len(job_routes) >= 4
+    assert len(job_routes) >= 9
     for route in job_routes:
         assert get_visible_job in calls(route.dependant), f"{route.path} does not check job access"

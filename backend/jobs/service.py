@@ -233,13 +233,10 @@ def fail(
     return failed
 
 
-def requeue_for_retry(session: Session, job_id: str, *, queue: JobQueue) -> bool:
-    """Put a running job back in the queue after a transient error, so the retried task can claim it."""
-    job = repository.get(session, job_id)
-    if job is None or not repository.requeue_running(session, job_id, now=utcnow()):
-        return False
-    _send_after_commit(session, queue, job_id, job.kind)
-    return True
+def release_for_retry(session: Session, job_id: str) -> bool:
+    """Put a running job back to `queued` after a transient error, so the task's retry can claim it.
+    Sends nothing: the retry is the task's own (Celery's autoretry) message."""
+    return repository.requeue_running(session, job_id, now=utcnow())
 
 
 def reap_stale_jobs(session: Session, *, settings: Settings, queue: JobQueue, now: datetime | None = None) -> int:

@@ -268,11 +268,25 @@ def reap_stale_jobs(session: Session, *, settings: Settings, queue: JobQueue, no
             _send_after_commit(session, queue, job.id, job.kind)
             changed += 1
     resend_before = now - timedelta(seconds=settings.QUEUED_RESEND_AFTER_SECONDS)
-    for job in repository.unsent_queued(session, before=resend_before):
+    candidates = repository.unsent_queued(session, before=resend_before)
+    waiting: set[str] | None = set()
+    if candidates:
+        try:
+            waiting = queue.waiting_job_ids()
+        except Exception:  # broker unreachable: nothing could be sent either; try again next pass
+            logger.warning("could not read the broker; lost messages are re-sent at a later pass", exc_info=True)
+            candidates = []
+    for job in candidates:
+        if waiting is not None and job.id in waiting:
+            continue  # its message is still in the broker: a backlog, not a loss
         if repository.mark_enqueued(session, job.id, now=now, before=resend_before):
             logger.warning("queued job sent again", extra={"job_id": job.id})
             _send_after_commit(session, queue, job.id, job.kind)
             changed += 1
+    try:
+        queue.purge_delivered()
+    except Exception:  # the embedded broker busy or gone: the next pass purges
+        logger.warning("could not purge delivered broker messages", exc_info=True)
     return changed
 
 

@@ -94,8 +94,10 @@ class JobQueue:
         logger.info("job sent to queue", extra={"job_id": job_id, "queue": queue})
 
     def waiting_job_ids(self) -> set[str] | None:
-        """Jobs whose analysis message the broker still holds: waiting in a queue, or (Redis) delivered
-        and not yet acknowledged. None for a broker this cannot read (the reaper then re-sends as before).
+        """Jobs whose analysis message the broker still holds: waiting in a queue, or delivered and not
+        yet acknowledged (Redis' unacked hash; the embedded broker's invisible rows, which the reaper
+        purges after this read, so a message delivered a moment ago is not taken for lost). None for a
+        broker this cannot read (the reaper then re-sends as before).
 
         The reaper re-sends a queued job only when its message is not here: re-sending every job
         queued longer than QUEUED_RESEND_AFTER_SECONDS turned a 100-job backlog into 682 duplicates
@@ -120,7 +122,7 @@ class JobQueue:
                 return set()  # nothing was ever sent through this broker
             query = text(
                 "SELECT m.payload FROM kombu_message m JOIN kombu_queue q ON m.queue_id = q.id"
-                " WHERE m.visible AND q.name IN (:images, :videos)"
+                " WHERE q.name IN (:images, :videos)"
             )
             with _broker_engine(url).connect() as connection:
                 rows = connection.execute(query, {"images": IMAGE_QUEUE, "videos": VIDEO_QUEUE}).scalars().all()

@@ -197,8 +197,9 @@ def test_the_reaper_resends_only_messages_the_broker_lost(
         waiting = broker_messages(queue.celery)  # consumes (and acknowledges) them: now they are lost
         assert sorted(job_id for job_id, _ in waiting) == sorted(job.id for job in jobs), "no duplicate was sent"
 
-        with database.session() as session:
-            service.reap_stale_jobs(session, settings=settings, queue=queue, now=later)
+        for _ in range(2):  # the embedded broker's delivered rows count as held for one pass, then are purged
+            with database.session() as session:
+                service.reap_stale_jobs(session, settings=settings, queue=queue, now=later)
         resent = broker_messages(queue.celery)
         assert sorted(job_id for job_id, _ in resent) == sorted(job.id for job in jobs), "lost ones are sent again"
     finally:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -47,21 +47,14 @@ FACE_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
+_MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+"""prometheus_client decides once, when it is imported (with this module), from this variable: the
+start script (scripts/run) or the worker's app module (worker/app.py) sets it before any import,
+as its docs say, instead of swapping its private value class afterwards."""
+
+
 def in_multiprocess_mode() -> bool:
-    return bool(getattr(values.ValueClass, "_multiprocess", False))
-
-
-def enable_multiprocess(directory: Path) -> None:
-    """Make every metric created after this call in this process write to files in `directory`.
-
-    For processes that only serve DeepScreen (worker pool processes), called before their first
-    metric exists. prometheus_client normally decides this from the environment at import time;
-    setting the variable here keeps the choice in Settings (and in .env files).
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    if not in_multiprocess_mode():
-        values.ValueClass = values.MultiProcessValue()
+    return _MULTIPROCESS
 
 
 class _Scrape:
@@ -127,7 +120,7 @@ class Metrics:
 
 
 class JobMetrics:
-    """What worker pool processes record about each finished job (created after `enable_multiprocess`)."""
+    """What worker pool processes record about each finished job (in multiprocess mode: worker/app.py)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.succeeded = Counter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery.signals import setup_logging
@@ -9,6 +10,12 @@ from celery.signals import setup_logging
 from backend.logs import configure_logging
 from backend.queue import create_celery
 from backend.settings import get_settings
+
+# Before the task modules import prometheus_client: its multiprocess mode is chosen from this
+# variable at import (its documented switch). Worker pool processes always write their samples to
+# this host's folder, which the API's scrape merges; scripts/run sets it (and wipes the folder) itself.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(get_settings().metrics_dir))
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 celery_app = create_celery(get_settings())
 celery_app.conf.include = ["worker.tasks"]

@@ -22,7 +22,6 @@ from celery.signals import (
     task_postrun,
     task_prerun,
     worker_init,
-    worker_process_init,
     worker_process_shutdown,
 )
 from celery.worker import state as worker_state
@@ -30,7 +29,7 @@ from celery.worker import state as worker_state
 from backend.health.workers import WorkerBeat, WorkerRegistry
 from backend.jobs import repository as jobs_repository
 from backend.logs import job_id_var, request_id_var
-from backend.metrics import JobMetrics, enable_multiprocess, multiprocess_exposition
+from backend.metrics import JobMetrics, multiprocess_exposition
 from backend.queue import ANALYZE_TASK, REQUEST_ID_HEADER, RETENTION_TASK
 from backend.retention import service as retention
 from backend.settings import get_settings
@@ -80,11 +79,6 @@ def _serve_metrics(**_kwargs: Any) -> None:
 
 
 # --- pool processes ---------------------------------------------------------------------------
-
-
-@worker_process_init.connect
-def _multiprocess_metrics(**_kwargs: Any) -> None:
-    enable_multiprocess(get_settings().metrics_dir)
 
 
 def job_metrics() -> JobMetrics:

@@ -169,9 +169,9 @@ class JobRunner:
                 self.storage.delete_artifacts(job_id)
                 return self._fail(job_id, ErrorCode.internal, "The analysis failed unexpectedly; the error was logged.")
 
-    def requeue_for_retry(self, job_id: str) -> None:
+    def release_for_retry(self, job_id: str) -> None:
         with self.database.session() as session:
-            service.requeue_for_retry(session, job_id, queue=self.queue)
+            service.release_for_retry(session, job_id)
 
     def _progress_callback(self, job_id: str, canceled: threading.Event) -> Callable[[Stage, float], None]:
         last: dict[str, object] = {"stage": None, "at": 0.0}

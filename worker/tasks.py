@@ -51,22 +51,27 @@ def _load_pipeline(**_kwargs: object) -> None:
     operations.start_heartbeat(get_runner())
 
 
-@celery_app.task(name=ANALYZE_TASK, bind=True, max_retries=get_settings().TASK_MAX_RETRIES)
+@celery_app.task(
+    name=ANALYZE_TASK, bind=True, autoretry_for=TRANSIENT_ERRORS, max_retries=get_settings().TASK_MAX_RETRIES,
+    retry_backoff=get_settings().TASK_RETRY_BACKOFF_SECONDS, retry_backoff_max=300, retry_jitter=True,
+)
 def analyze(self: Task, job_id: str) -> str | None:
-    """Analyse one job; transient database/broker errors re-queue it and retry with backoff."""
+    """Analyse one job; on a transient database/broker error Celery's own retry sends the one new
+    message (exponential backoff with jitter, at most TASK_MAX_RETRIES). The job goes back to
+    `queued` first so that retry can claim it; no message is sent for it here (one used to be, so
+    every retry ran twice and TASK_MAX_RETRIES bounded nothing: the fresh message started at 0)."""
     runner = get_runner()
     worker = self.request.hostname or socket.gethostname()
     try:
         state = runner.run(job_id, worker=worker)
     except TRANSIENT_ERRORS as exc:
-        retries = self.request.retries
-        logger.warning("transient error (retry %d): %s", retries + 1, exc, extra={"job_id": job_id})
+        logger.warning("transient error (retry %d of %s): %s", self.request.retries + 1, self.max_retries, exc,
+                       extra={"job_id": job_id})
         try:
-            runner.requeue_for_retry(job_id)
-        except TRANSIENT_ERRORS:
-            logger.warning("could not re-queue now; the reaper will", extra={"job_id": job_id})
-        countdown = runner.settings.TASK_RETRY_BACKOFF_SECONDS * 2**retries
-        raise self.retry(exc=exc, countdown=countdown) from exc
+            runner.release_for_retry(job_id)
+        except TRANSIENT_ERRORS:  # still down: the retry finds the job running; the reaper re-queues it
+            logger.warning("could not put the job back in the queue now", extra={"job_id": job_id})
+        raise
     if state is not None:
         operations.after_job(runner, job_id)
     return state.value if state else None

@@ -242,13 +242,10 @@ def fail(
     return failed
 
 
-def requeue_for_retry(session: Session, job_id: str, *, queue: JobQueue) -> bool:
-    """Put a running job back in the queue after a transient error, so the retried task can claim it."""
-    job = repository.get(session, job_id)
-    if job is None or not repository.requeue_running(session, job_id, now=utcnow()):
-        return False
-    _send_after_commit(session, queue, job_id, job.kind)
-    return True
+def release_for_retry(session: Session, job_id: str) -> bool:
+    """Put a running job back to `queued` after a transient error, so the task's retry can claim it.
+    Sends nothing: the retry is the task's own (Celery's autoretry) message."""
+    return repository.requeue_running(session, job_id, now=utcnow())
 
 
 def reap_stale_jobs(session: Session, *, settings: Settings, queue: JobQueue, now: datetime | None = None) -> int:
@@ -280,11 +277,25 @@ def reap_stale_jobs(session: Session, *, settings: Settings, queue: JobQueue, no
             _send_after_commit(session, queue, job.id, job.kind)
             changed += 1
     resend_before = now - timedelta(seconds=settings.QUEUED_RESEND_AFTER_SECONDS)
-    for job in repository.unsent_queued(session, before=resend_before):
+    candidates = repository.unsent_queued(session, before=resend_before)
+    waiting: set[str] | None = set()
+    if candidates:
+        try:
+            waiting = queue.waiting_job_ids()
+        except Exception:  # broker unreachable: nothing could be sent either; try again next pass
+            logger.warning("could not read the broker; lost messages are re-sent at a later pass", exc_info=True)
+            candidates = []
+    for job in candidates:
+        if waiting is not None and job.id in waiting:
+            continue  # its message is still in the broker: a backlog, not a loss
         if repository.mark_enqueued(session, job.id, now=now, before=resend_before):
             logger.warning("queued job sent again", extra={"job_id": job.id})
             _send_after_commit(session, queue, job.id, job.kind)
             changed += 1
+    try:
+        queue.purge_delivered()
+    except Exception:  # the embedded broker busy or gone: the next pass purges
+        logger.warning("could not purge delivered broker messages", exc_info=True)
     return changed
 
 

@@ -5,6 +5,7 @@ JobMetrics records for one finished job."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -149,3 +150,31 @@ def test_a_failed_job_without_result_counts_its_error_code() -> None:
     failed = {"kind": "image", "error_code": "corrupt_media"}
     assert registry.get_sample_value("deepscreen_jobs_failed_total", failed) == 1
     assert registry.get_sample_value("deepscreen_job_faces_count", {"kind": "image"}) is None
+
+
+def test_the_start_script_names_and_wipes_the_multiprocess_folder_before_anything_starts(tmp_path: Path) -> None:
+    """prometheus_client's docs: set PROMETHEUS_MULTIPROC_DIR before the library is imported and
+    wipe the folder between runs. scripts/run does both before it starts the worker and the API
+    (the lines are run here as the script has them)."""
+    import re
+    import subprocess
+    import sys
+
+    from backend.settings import REPO_ROOT
+
+    script = (REPO_ROOT / "scripts" / "run").read_text()
+    block = re.search(r"^PROMETHEUS_MULTIPROC_DIR=.*?^rm -rf .*?$", script, re.MULTILINE | re.DOTALL)
+    assert block, "scripts/run sets and wipes PROMETHEUS_MULTIPROC_DIR"
+    assert script.index(block[0]) < script.index("python -m worker"), "before any process starts"
+    stale = tmp_path / "var" / "metrics" / "counter_99999.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"a dead process's samples")
+    venv = str(Path(sys.executable).parent.parent)
+    shell = block[0].replace(".venv/", venv + "/") + '\necho "$PROMETHEUS_MULTIPROC_DIR"'
+    env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(REPO_ROOT)}
+    completed = subprocess.run(["bash", "-c", shell], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                               timeout=60, check=True)
+    assert completed.stdout.strip() == str(tmp_path / "var" / "metrics")
+    assert (tmp_path / "var" / "metrics").is_dir()
+    assert not stale.exists()
+

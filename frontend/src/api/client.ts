@@ -9,6 +9,11 @@ import type { components, paths } from "./schema";
 
 export type Schemas = components["schemas"];
 export type JobPublic = Schemas["JobPublic"];
+/** A job as a result page shows it: the owner's `JobPublic` or a share link's `SharedJob`. */
+export type ShownJob = Omit<JobPublic, "attempts" | "queue_position" | "reused_from" | "links"> & {
+  reused_from?: string | null;
+  links: Pick<JobPublic["links"], "self" | "artifacts" | "report">;
+};
 export type JobCreated = Schemas["JobCreated"];
 export type JobList = Schemas["JobList"];
 export type JobState = JobPublic["state"];
@@ -99,11 +104,11 @@ export async function call<T>(request: () => Promise<{ data?: T; error?: unknown
 }
 
 /** An artifact's URL, with the job token when the browser holds one (for <img> and links). */
-export function artifactUrl(job: Pick<JobPublic, "id" | "links">, name: string): string {
+export function artifactUrl(job: Pick<ShownJob, "id" | "links">, name: string): string {
   return withJobToken(`${job.links.artifacts.replace(/\/$/, "")}/${encodeURIComponent(name)}`, job.id);
 }
 
-export function reportUrl(job: Pick<JobPublic, "id" | "links">): string {
+export function reportUrl(job: Pick<ShownJob, "id" | "links">): string {
   return withJobToken(job.links.report, job.id);
 }
 

@@ -581,7 +581,7 @@ export interface components {
          *     failed on it). A new code must be added here: `DomainError` refuses one that is not.
          * @enum {string}
          */
-        ApiErrorCode: "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal" | "bad_request" | "malformed_multipart" | "missing_file" | "client_disconnected" | "validation_error" | "not_found" | "gone" | "method_not_allowed" | "conflict" | "rate_limited" | "quota_exceeded" | "insufficient_storage" | "unavailable" | "not_authenticated" | "invalid_credentials" | "forbidden" | "csrf_failed" | "invalid_email" | "weak_password" | "email_taken" | "accounts_disabled";
+        ApiErrorCode: "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "dimensions_too_small" | "timeout" | "internal" | "bad_request" | "invalid_text" | "malformed_multipart" | "missing_file" | "client_disconnected" | "validation_error" | "not_found" | "gone" | "method_not_allowed" | "conflict" | "rate_limited" | "quota_exceeded" | "insufficient_storage" | "unavailable" | "not_authenticated" | "invalid_credentials" | "forbidden" | "csrf_failed" | "invalid_email" | "weak_password" | "email_taken" | "accounts_disabled";
         /** ApiKeyCreate */
         ApiKeyCreate: {
             /**
@@ -714,7 +714,7 @@ export interface components {
          *     `LowConfidenceReason.no_face_found`.
          * @enum {string}
          */
-        ErrorCode: "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "timeout" | "internal";
+        ErrorCode: "corrupt_media" | "unsupported_media" | "empty_file" | "too_long" | "too_large" | "dimensions_too_large" | "dimensions_too_small" | "timeout" | "internal";
         /** ErrorDetail */
         ErrorDetail: {
             code: components["schemas"]["ApiErrorCode"];

@@ -4,9 +4,9 @@ import { shareUrl } from "./shares";
 
 describe("shareUrl", () => {
   it("opens the web app's read-only route when the API gives only a token", () => {
-    expect(shareUrl({ token: "a b", expires_at: "2026-12-03T00:00:00Z" }, "https://ds.example")).toBe("https://ds.example/shared/a%20b");
+    expect(shareUrl({ token: "a b", url: "" }, "https://ds.example")).toBe("https://ds.example/shared/a%20b");
   });
   it("prefers the API's own URL, made absolute", () => {
-    expect(shareUrl({ token: "t", expires_at: "x", url: "/shared/t" }, "https://ds.example")).toBe("https://ds.example/shared/t");
+    expect(shareUrl({ token: "t", url: "/shared/t" }, "https://ds.example")).toBe("https://ds.example/shared/t");
   });
 });

@@ -1,5 +1,5 @@
-import { artifactUrl, type AnalysisResult, type Artifact, type Face, type JobPublic } from "../api/client";
-import { formatPercent, formatSeconds } from "../lib/format";
+import { artifactUrl, type AnalysisResult, type Artifact, type Face, type ShownJob } from "../api/client";
+import { corners, formatPercent, formatSeconds } from "../lib/format";
 
 interface Pair {
   rank: number;
@@ -37,7 +37,7 @@ const FACE_MARGIN = 0.15;
  */
 function FaceCut({ src, face, width, height, alt }: { src: string; face: Face; width: number; height: number; alt: string }) {
   // A square around the box, like the heat map's crop, shifted to stay inside the frame.
-  const [x1, y1, x2, y2] = face.box;
+  const [x1, y1, x2, y2] = corners(face.box);
   const side = Math.min(Math.max(x2 - x1, y2 - y1) * (1 + 2 * FACE_MARGIN), width, height);
   if (side <= 0 || width <= 0 || height <= 0) return null;
   const left = Math.min(Math.max((x1 + x2) / 2 - side / 2, 0), width - side);
@@ -56,7 +56,7 @@ function FaceCut({ src, face, width, height, alt }: { src: string; face: Face; w
 }
 
 /** Grad-CAM heat maps of the most suspicious faces, each beside the face itself and above the frame it came from. */
-export function Gallery({ job, result }: { job: JobPublic; result: AnalysisResult }) {
+export function Gallery({ job, result }: { job: ShownJob; result: AnalysisResult }) {
   const pairs = pairsOf(result.artifacts ?? []);
   if (pairs.length === 0) return null;
   return (

@@ -1,8 +1,8 @@
-import type { AnalysisResult, JobPublic } from "../api/client";
+import type { AnalysisResult, ShownJob } from "../api/client";
 import { analysisSeconds, describeAggregation, formatBytes, formatDateTime, formatSeconds } from "../lib/format";
 
 /** What was analysed and how: file, media properties, model and timings. */
-export function MediaDetails({ job, result }: { job: JobPublic; result: AnalysisResult | null }) {
+export function MediaDetails({ job, result }: { job: ShownJob; result: AnalysisResult | null }) {
   const media = result?.media ?? job.media;
   const rows: [string, string][] = [
     ["File", job.original_filename ?? "(unnamed)"],

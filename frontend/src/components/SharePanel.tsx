@@ -1,6 +1,6 @@
 import { useState } from "react";
 
-import { createShareLink, revokeShareLinks, SHARE_EXPIRY_OPTIONS, shareUrl, type ShareLink } from "../api/shares";
+import { createShareLink, revokeShareLink, SHARE_EXPIRY_OPTIONS, shareUrl, type ShareLink } from "../api/shares";
 import { formatDateTime } from "../lib/format";
 import { ErrorMessage } from "./ErrorMessage";
 
@@ -32,7 +32,7 @@ export function SharePanel({ jobId }: { jobId: string }) {
   const revoke = () =>
     run(async () => {
       if (!window.confirm("Revoke the share link? Whoever has it can no longer open this result.")) return;
-      await revokeShareLinks(jobId);
+      if (link) await revokeShareLink(jobId, link.id);
       setLink(null);
       setNote("The share link was revoked.");
     });

@@ -1,6 +1,6 @@
 import { Link } from "react-router-dom";
 
-import type { AnalysisResult, JobPublic } from "../api/client";
+import type { AnalysisResult, ShownJob } from "../api/client";
 import { describeReason, describeVerdict, formatPercent, normaliseLabel } from "../lib/format";
 import { weakSpotsFor } from "../lib/limits";
 import { BORDERLINE_MARGIN, borderline, calibrationSentences, extraNotes, gaugeTicks, LABEL_TONE } from "../lib/verdict";
@@ -44,7 +44,7 @@ function ScoreGauge({ result }: { result: AnalysisResult }) {
 }
 
 /** The calibrated outcome in words, with the score, the thresholds and what they were set for. */
-export function VerdictCard({ job, result }: { job: Pick<JobPublic, "reused_from" | "size_bytes">; result: AnalysisResult }) {
+export function VerdictCard({ job, result }: { job: Pick<ShownJob, "reused_from" | "size_bytes">; result: AnalysisResult }) {
   const label = normaliseLabel(result.label);
   const verdict = describeVerdict(label);
   const reasons = result.low_confidence_reasons ?? [];

@@ -43,7 +43,7 @@ describe("one vocabulary", () => {
     expect(describeAggregation("trimmed_top")).not.toContain("_");
     expect(describeJobState("failed", true)).toBe("Finished");
     expect(describeJobState("failed", false)).toBe("Failed");
-    expect(describeError("service_unavailable")).toMatch(/temporarily unavailable/);
+    expect(describeError("unavailable")).toMatch(/temporarily unavailable/);
   });
 });
 

@@ -3,7 +3,7 @@
  * Each map over an API enum is a `Record<Enum, string>`: a code the API adds without wording
  * here fails `tsc`.
  */
-import type { Aggregation, JobState, Label, LowConfidenceReason, Stage } from "../api/client";
+import type { Aggregation, ApiErrorCode, JobState, Label, LowConfidenceReason, Stage } from "../api/client";
 
 const REASONS: Record<LowConfidenceReason, string> = {
   no_face_found: "No face was found, so nothing could be scored.",
@@ -20,8 +20,8 @@ export function describeReason(code: string): string {
   return words ? `${words.charAt(0).toUpperCase()}${words.slice(1)}.` : "Unspecified reason.";
 }
 
-const ERRORS: Record<string, string> = {
-  no_face_found: "No face was found in this file, so there is nothing to score. Try a file where a face is clearly visible.",
+/** `network`: the web app's own code for a request that never reached the server. */
+const ERRORS: Record<ApiErrorCode | "network", string> = {
   corrupt_media: "The file could not be read; it may be damaged or incomplete.",
   unsupported_media: "This kind of file is not supported.",
   empty_file: "The file is empty.",
@@ -33,7 +33,16 @@ const ERRORS: Record<string, string> = {
   internal: "Something went wrong on our side. Please try again later.",
   network: "The server could not be reached. Check your connection and try again.",
   unavailable: "The service is temporarily unavailable. Please try again in a moment.",
-  service_unavailable: "The service is temporarily unavailable. Please try again in a moment.",
+  bad_request: "The request was not understood.",
+  invalid_text: "The request holds characters that cannot be stored (a NUL or a broken character).",
+  malformed_multipart: "The upload was malformed; try choosing the file again.",
+  missing_file: "No file was sent.",
+  client_disconnected: "The upload was interrupted before it finished.",
+  validation_error: "Some of what was sent is not valid.",
+  gone: "This link has expired or was revoked.",
+  method_not_allowed: "This action is not available here.",
+  conflict: "This cannot be done in the job's current state.",
+  insufficient_storage: "The server is out of space for uploads right now. Please try again later.",
   not_found: "This job does not exist, or you are not allowed to see it.",
   not_authenticated: "You need to sign in for this.",
   invalid_credentials: "Wrong email or password.",
@@ -49,7 +58,7 @@ const ERRORS: Record<string, string> = {
 
 /** A job or request error code as a sentence; the server's own message is shown next to it. */
 export function describeError(code: string): string {
-  return ERRORS[code] ?? "The request failed.";
+  return (ERRORS as Record<string, string>)[code] ?? "The request failed.";
 }
 
 const STAGES: Record<Stage, string> = {
@@ -161,4 +170,10 @@ export function formatDateTime(iso: string | null | undefined): string {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return "–";
   return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** A face box's corners (x1, y1, x2, y2 in frame pixels); the schema types the box as four numbers. */
+export function corners(box: readonly number[]): [number, number, number, number] {
+  const [x1 = 0, y1 = 0, x2 = 0, y2 = 0] = box;
+  return [x1, y1, x2, y2];
 }

@@ -4,6 +4,7 @@
  * err towards showing the warning: a reviewer reads "may" as "look closer", never as a finding.
  */
 import type { AnalysisResult } from "../api/client";
+import { corners } from "./format";
 
 export type WeakSpot = "low_resolution_faces" | "synthetic_faces" | "heavy_compression";
 
@@ -51,7 +52,10 @@ export function bitsPerPixel(result: Pick<AnalysisResult, "media">, sizeBytes: n
 export function weakSpotsFor(result: AnalysisResult, sizeBytes: number): WeakSpotFinding[] {
   const found: WeakSpotFinding[] = [];
   if (result.score === null || result.score === undefined) return found;
-  const sides = result.faces.map((face) => Math.min(face.box[2] - face.box[0], face.box[3] - face.box[1]));
+  const sides = result.faces.map((face) => {
+    const [x1, y1, x2, y2] = corners(face.box);
+    return Math.min(x2 - x1, y2 - y1);
+  });
   if (sides.length > 0) {
     const typical = median(sides);
     if (typical < result.model.input_size * LOW_RESOLUTION_SHARE) {

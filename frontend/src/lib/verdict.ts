@@ -8,16 +8,10 @@ import { formatPercent } from "./format";
 
 /**
  * The result a page shows as a verdict, or null. A file in which no face was found was still
- * analysed: its verdict is inconclusive, whether the API marks the job failed (`no_face_found`,
- * with the result kept) or succeeded.
+ * analysed: the API marks it succeeded with an inconclusive result (`no_face_found` reason).
  */
-export function verdictResult(job: Pick<JobPublic, "state" | "error" | "result">): AnalysisResult | null {
-  // The API types `result` as an open object until the lead regenerates the schema; it is an AnalysisResult.
-  const result = (job.result as AnalysisResult | null | undefined) ?? null;
-  if (!result) return null;
-  if (job.state === "succeeded") return result;
-  if (job.state === "failed" && job.error?.code === "no_face_found") return result;
-  return null;
+export function verdictResult(job: Pick<JobPublic, "state" | "result">): AnalysisResult | null {
+  return job.state === "succeeded" ? (job.result ?? null) : null;
 }
 
 /** A score this close to the threshold (above or below) is called borderline, even outside an inconclusive band. */

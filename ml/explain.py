@@ -64,6 +64,13 @@ class _Head(torch.nn.Module):
         return head(self.stage(features))
 
 
+def load_gradcam() -> None:
+    """Import pytorch-grad-cam now (it is imported lazily for start-up time), so that the import,
+    slow on a busy machine, is not charged to the explanation budget of the first analysis."""
+    import pytorch_grad_cam  # noqa: F401
+    import pytorch_grad_cam.utils.image  # noqa: F401
+
+
 def gradcam_heatmaps(classifier: torch.nn.Module, features: torch.Tensor) -> np.ndarray:
     """Grad-CAM maps (N, h, w) in [0, 1] for the 'fake' logit, at the feature map's resolution.
 

@@ -6,7 +6,7 @@ device and a checkpoint, loads the models once, and `run` analyses one file.
 
 Errors: bad media raises `AnalysisError` (from probing or decoding); a missing or mismatched
 checkpoint raises `CheckpointError` at construction. Finding no face is not an error here: the
-result says `no_face_found` and the caller decides (the worker fails the job, keeping the result).
+result is inconclusive with the `no_face_found` reason (the worker records a succeeded job).
 """
 
 from __future__ import annotations

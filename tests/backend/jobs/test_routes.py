@@ -167,8 +167,15 @@ def finished_job(client: TestClient, settings: Settings, data: bytes, model: str
     job_id = submit(client, data, force="true").json()["id"]
     with client.app.state.database.session() as session:  # type: ignore[attr-defined]
         job = session.get(Job, job_id)
-        job.state, job.model_sha256, job.result = JobState.succeeded, model, {"label": "real", "notes": []}
+        job.state, job.model_sha256 = JobState.succeeded, model
+        job.result = make_result().model_dump(mode="json")
     return str(job_id)
+
+
+def stored_reuse(client: TestClient, answer: dict) -> str | None:
+    """The job a submission reused, as the server recorded it (an anonymous caller is not told)."""
+    with client.app.state.database.session() as session:  # type: ignore[attr-defined]
+        return session.get(Job, answer["id"]).reused_from
 
 
 def test_reuse_follows_the_model_the_workers_serve_not_the_apis_checkpoint(
@@ -187,10 +194,10 @@ def test_reuse_follows_the_model_the_workers_serve_not_the_apis_checkpoint(
     new = finished_job(client, settings, data, MODEL_B)
     after = submit(client, data).json()
 
-    assert nobody["reused_from"] is None, "no live worker: no model to match"
-    assert rolling["reused_from"] is None, "workers disagree during a rolling upgrade"
-    assert upgraded["reused_from"] is None, "the old model's result is not served once workers run the new one"
-    assert after["reused_from"] == new
+    assert stored_reuse(client, nobody) is None, "no live worker: no model to match"
+    assert stored_reuse(client, rolling) is None, "workers disagree during a rolling upgrade"
+    assert stored_reuse(client, upgraded) is None, "the old model's result is not served once workers run the new one"
+    assert stored_reuse(client, after) == new
     assert old != new
     with client.app.state.database.session() as session:  # type: ignore[attr-defined]
         queued = [session.get(Job, j["id"]) for j in (nobody, rolling, upgraded)]
@@ -203,7 +210,7 @@ def test_reuse_only_counts_workers_of_the_jobs_queue(client: TestClient, setting
     write_beat(settings.storage_dir, worker="images@w:1", queues=["images"], model_sha256=MODEL_A)
     write_beat(settings.storage_dir, worker="videos@w:2", queues=["videos"], model_sha256=MODEL_B)
 
-    assert submit(client, data).json()["reused_from"] is not None
+    assert stored_reuse(client, submit(client, data).json()) is not None
 
 
 def test_artifacts_are_served_by_safe_name_only(client: TestClient, settings: Settings) -> None:

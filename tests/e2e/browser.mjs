@@ -262,6 +262,42 @@ try {
     }
   });
 
+  await scenario("share_link", async () => {
+    check(state.jobId, "needs the job from analyze_video");
+    const owner = await newPage(browser, "share_link", { storageState: state.uploader });
+    // A colleague's own browser: no account, no job token; after revocation the link answers 410.
+    const colleague = await newPage(browser, "share_link_colleague", {}, ["status of 410"]);
+    try {
+      await owner.page.goto(`/jobs/${state.jobId}`);
+      await owner.page.locator("[data-testid=share-create]").click();
+      const input = owner.page.locator("[data-testid=share-url]");
+      await input.waitFor({ timeout: 20_000 });
+      const shared = new URL(await input.inputValue()).pathname;
+      check(shared.startsWith("/shared/"), `not a share link: ${shared}`);
+
+      await colleague.page.goto(shared);
+      await colleague.page.locator("[data-testid=verdict]").waitFor({ timeout: 20_000 });
+      const note = await colleague.page.locator("[data-testid=shared-note]").innerText();
+      check((await colleague.page.locator("[data-testid=share]").count()) === 0, "a shared page offers to share again");
+      check((await colleague.page.getByRole("button", { name: /cancel|delete/i }).count()) === 0, "a shared page offers to change the job");
+
+      owner.page.once("dialog", (dialog) => void dialog.accept());
+      await owner.page.locator("[data-testid=share-revoke]").click();
+      await owner.page.locator("[data-testid=share-note]", { hasText: "revoked" }).waitFor({ timeout: 20_000 });
+      await colleague.page.reload();
+      await colleague.page.locator("[data-testid=error-message]").waitFor({ timeout: 20_000 });
+      const afterRevoke = await colleague.page.locator("h1").innerText();
+      return { shared, note, afterRevoke };
+    } catch (error) {
+      await failureShot(owner.page, "share_link");
+      await failureShot(colleague.page, "share_link_colleague");
+      throw error;
+    } finally {
+      await owner.context.close();
+      await colleague.context.close();
+    }
+  });
+
   await scenario("accounts", async () => {
     const config = await fetch(`${BASE}/api/auth/config`).then((r) => (r.ok ? r.json() : null), () => null);
     if (!config || config.mode === "off") return { skipped: `accounts are not enabled (${config ? config.mode : "no /api/auth/config"})` };
@@ -413,7 +449,7 @@ try {
       const shown = await page.locator("[data-testid=analysis-time]").innerText({ timeout: 20_000 });
       const href = await page.locator("[data-testid=download-report]").getAttribute("href");
       const report = await page.evaluate(async (url) => (await fetch(url)).json(), href);
-      const stages = report.stage_seconds ?? {};
+      const stages = report.result?.stage_seconds ?? {};  // the signed report wraps the AnalysisResult
       check(typeof stages.total === "number", `the report has no total time: ${JSON.stringify(stages)}`);
       const summed = Object.values(stages).reduce((sum, value) => sum + value, 0);
       const seconds = parseSeconds(shown);

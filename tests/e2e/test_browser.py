@@ -140,6 +140,12 @@ def test_the_job_is_in_the_history_and_its_link_reloads(browser_results: dict[st
     _passed(browser_results, "history")
 
 
+def test_a_share_link_opens_the_result_in_another_browser_until_revoked(browser_results: dict[str, Any]) -> None:
+    details = _passed(browser_results, "share_link")
+    assert "read-only" in details["note"]
+    assert details["afterRevoke"] == "Shared result not available"
+
+
 def test_a_user_signs_in_and_finds_the_job_in_their_history(browser_results: dict[str, Any]) -> None:
     details = _passed(browser_results, "accounts")
     if "skipped" in details:

@@ -67,10 +67,16 @@ def _key_public(row: ApiKey) -> ApiKeyPublic:
 
 @router.get("/auth/config", response_model=AuthConfig)
 def auth_config(settings: SettingsDep, caller: CallerDep) -> AuthConfig:
-    """Whether accounts exist on this server, and whether this request is signed in."""
+    """Whether accounts exist on this server, whether this request is signed in, and its upload limits."""
     return AuthConfig(
-        mode=settings.AUTH_MODE, password_min_length=settings.PASSWORD_MIN_LENGTH, signed_in=caller.user is not None
+        mode=settings.AUTH_MODE, password_min_length=settings.PASSWORD_MIN_LENGTH, signed_in=caller.user is not None,
+        limits=_limits_public(service.tier_limits(settings, caller.user)),
     )
+
+
+def _limits_public(limits: service.TierLimits) -> Limits:
+    return Limits(tier=limits.tier, daily_uploads=limits.daily_uploads, max_upload_bytes=limits.max_upload_bytes,
+                  max_video_seconds=limits.media_limits.max_video_seconds)
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=LoginResult,
@@ -120,8 +126,7 @@ def me(session: SessionDep, settings: SettingsDep, caller: UserCallerDep) -> Acc
     used, resets_at = service.quota_usage(session, caller, limits)
     return Account(
         user=_user_public(caller.user),
-        limits=Limits(tier=limits.tier, daily_uploads=limits.daily_uploads, max_upload_bytes=limits.max_upload_bytes,
-                      max_video_seconds=limits.media_limits.max_video_seconds),
+        limits=_limits_public(limits),
         quota=Quota(used=used, limit=limits.daily_uploads, resets_at=resets_at),
         csrf_token=csrf_token(settings.SECRET_KEY, caller.session_id) if caller.via == "cookie" and caller.session_id
         else None,

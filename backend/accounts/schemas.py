@@ -55,6 +55,7 @@ class AuthConfig(BaseModel):
     mode: AuthMode
     password_min_length: int
     signed_in: bool
+    limits: Limits = Field(description="The limits this caller's uploads get (signed in: their tier; else anonymous).")
 
 
 class ApiKeyCreate(BaseModel):

@@ -94,7 +94,7 @@ export interface paths {
         };
         /**
          * Auth Config
-         * @description Whether accounts exist on this server, and whether this request is signed in.
+         * @description Whether accounts exist on this server, whether this request is signed in, and its upload limits.
          */
         get: operations["auth_config_api_auth_config_get"];
         put?: never;
@@ -687,6 +687,8 @@ export interface components {
         };
         /** AuthConfig */
         AuthConfig: {
+            /** @description The limits this caller's uploads get (signed in: their tier; else anonymous). */
+            limits: components["schemas"]["Limits"];
             mode: components["schemas"]["AuthMode"];
             /** Password Min Length */
             password_min_length: number;

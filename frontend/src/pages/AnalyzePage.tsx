@@ -91,7 +91,7 @@ export function AnalyzePage() {
           </div>
         ) : null}
         <ErrorMessage error={error} title={isRejection(error) ? "This file was not accepted" : "The upload did not go through"} />
-        <UploadLimits limits={session.account?.limits ?? null} quota={session.account?.quota ?? null} accounts={accountsEnabled(session)} />
+        <UploadLimits limits={session.account?.limits ?? session.config?.limits ?? null} quota={session.account?.quota ?? null} accounts={accountsEnabled(session)} />
         <p className="muted small">
           Files are private to you. A score is an estimate from a machine-learning model, not legal proof.
         </p>

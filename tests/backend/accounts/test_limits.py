@@ -71,6 +71,24 @@ def test_free_tier_has_a_smaller_size_limit_than_pro(accounts_env: dict[str, str
         assert actor(application).get("/api/auth/me", headers=alice.bearer).json()["limits"]["tier"] == "pro"
 
 
+def test_the_auth_config_states_the_callers_limits_before_any_sign_in(accounts_env: dict[str, str]) -> None:
+    """The home page states the limits to someone who has not signed in (issue 14: it said none)."""
+    application = create_app(make_settings({**accounts_env, "FREE_MAX_UPLOAD_BYTES": "500", "FREE_DAILY_UPLOADS": "3"}))
+    with TestClient(application):
+        anonymous = actor(application).get("/api/auth/config").json()["limits"]
+        alice = register(application, "alice@example.com")
+        with application.state.database.session() as session:
+            from backend.accounts.models import User
+
+            session.query(User).filter_by(email="alice@example.com").update({"tier": "pro"})
+        signed_in = actor(application).get("/api/auth/config", headers=alice.bearer).json()["limits"]
+
+    assert anonymous["max_upload_bytes"] == 500
+    assert anonymous["daily_uploads"] == 3
+    assert signed_in["tier"] == "pro"
+    assert signed_in["max_upload_bytes"] > 500
+
+
 def test_anonymous_quota_counts_per_client_address(accounts_env: dict[str, str]) -> None:
     application = create_app(make_settings({**accounts_env, "FREE_DAILY_UPLOADS": "1"}))
     with TestClient(application):

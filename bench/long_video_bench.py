@@ -42,7 +42,7 @@ def measure(clip: Path, warm: Path, device: str, out: Path) -> dict[str, object]
     from ml.config import PipelineConfig
     from ml.pipeline import Pipeline
 
-    pipeline = Pipeline(PipelineConfig(onnx_cache_dir=out / "onnx"), device=device)
+    pipeline = Pipeline(PipelineConfig(), device=device)  # the ONNX export shipped beside the checkpoint
     pipeline.run(warm, artifacts_dir=out / "warm")
     before = _peak_rss_mib()
     _reset_peak()

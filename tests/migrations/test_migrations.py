@@ -77,5 +77,6 @@ def test_a_job_that_failed_for_want_of_a_face_becomes_an_inconclusive_success(em
             rows = dict(connection.execute(query).all())
     finally:
         engine.dispose()
+        command.upgrade(config, "head")  # the session's PostgreSQL database is shared with later tests
 
     assert rows == {"a" * 32: "succeeded/-", "b" * 32: "failed/corrupt_media"}

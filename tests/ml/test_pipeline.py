@@ -109,10 +109,10 @@ def test_onnx_scoring_with_explanations_builds_the_torch_module_on_demand(
     import torch
 
     from ml.model import load_checkpoint
-    from ml.onnx_export import cached_onnx
+    from ml.onnx_export import export_onnx
 
-    cached_onnx(load_checkpoint(tiny_checkpoint, torch.device("cpu")), tmp_path / "onnx")  # a first run's export
-    config = FAST.model_copy(update={"backend": "onnx", "onnx_cache_dir": tmp_path / "onnx"})
+    export = export_onnx(load_checkpoint(tiny_checkpoint, torch.device("cpu")), tmp_path / "tiny.onnx")  # built ahead
+    config = FAST.model_copy(update={"backend": "onnx", "onnx_path": export})
     pipeline = Pipeline(config, device="cpu", checkpoint=tiny_checkpoint)
     assert pipeline.backend == "onnx"
     assert not pipeline.model.module_loaded  # nothing built for scoring alone

@@ -42,11 +42,11 @@ def test_onnx_analysis_without_explanations_never_imports_timm(tiny_checkpoint: 
     import torch
 
     from ml.model import load_checkpoint
-    from ml.onnx_export import cached_onnx
+    from ml.onnx_export import export_onnx
 
-    cached_onnx(load_checkpoint(tiny_checkpoint, torch.device("cpu")), tmp_path)  # what a first run leaves
+    export = export_onnx(load_checkpoint(tiny_checkpoint, torch.device("cpu")), tmp_path / "tiny.onnx")  # built ahead
     code = ("from pathlib import Path\nfrom ml.config import PipelineConfig\nfrom ml.pipeline import Pipeline\n"
-            f"pipeline = Pipeline(PipelineConfig(backend='onnx', onnx_cache_dir=Path({str(tmp_path)!r})), "
+            f"pipeline = Pipeline(PipelineConfig(backend='onnx', onnx_path=Path({str(export)!r})), "
             f"device='cpu', checkpoint=Path({str(tiny_checkpoint)!r}))\n"
             f"assert len(pipeline.run(Path({str(face_photo_path)!r})).faces) == 1\n")
     assert _loaded_after(code) == ["onnxruntime"]

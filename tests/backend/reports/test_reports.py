@@ -19,7 +19,10 @@ from backend.reports.signing import ReportSigner, VerificationOutcome, canonical
 from backend.settings import Settings
 from ml.contracts import Label
 from tests.backend.factories import make_job, make_result, png_bytes
+from tests.backend.health.factories import write_beat
 from tests.conftest import TEST_SECRET
+
+SERVED_MODEL = "ab" * 32
 
 
 def signed_report(settings: Settings, **job_values: object) -> dict:
@@ -157,11 +160,13 @@ def test_a_reused_result_gets_a_report_naming_the_new_job(client: TestClient, se
 
         job = session.get(Job, first)
         job.state, job.result = JobState.succeeded, make_result(score=0.2).model_dump(mode="json")
+        job.model_sha256 = SERVED_MODEL
         folder = settings.storage_dir / "artifacts" / first
         folder.mkdir(parents=True)
         write_report(folder / "report.json", build_report(job, make_result(score=0.2), pipeline={"frames": 8},
                                                           finished_at=utcnow()), report_signer(settings))
 
+    write_beat(settings.storage_dir, model_sha256=SERVED_MODEL)  # reuse needs a live worker serving that model
     reused = client.post("/api/jobs", files={"file": ("b.png", data)}).json()
     report = client.get(reused["links"]["report"]).json()
 

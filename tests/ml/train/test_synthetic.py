@@ -44,6 +44,7 @@ def test_the_head_travels_in_the_checkpoint_and_fills_p_synthetic(
 
     from ml.classify import Classifier
     from ml.model import load_checkpoint
+    from ml.onnx_export import export_onnx
     from ml.pipeline import Pipeline
 
     plain = load_checkpoint(tiny_checkpoint, torch.device("cpu"))
@@ -59,7 +60,8 @@ def test_the_head_travels_in_the_checkpoint_and_fills_p_synthetic(
     assert loaded.config.signals == (Signal.face_manipulation, Signal.synthetic_face)
     crops = [np.random.default_rng(i).integers(0, 256, (80, 80, 3), dtype=np.uint8) for i in range(3)]
     by_torch = Classifier(loaded, torch.device("cpu"), backend="torch").score(crops)
-    by_onnx = Classifier(loaded, torch.device("cpu"), backend="onnx", onnx_cache_dir=tmp_path / "onnx").score(crops)
+    export = export_onnx(loaded, tmp_path / "head.onnx")
+    by_onnx = Classifier(loaded, torch.device("cpu"), backend="onnx", onnx_path=export).score(crops)
     features = Classifier(loaded, torch.device("cpu"), backend="torch").pooled_features(crops)
     assert by_torch.p_synthetic == pytest.approx(apply_head(features, weight, -0.5), abs=1e-4)
     assert by_onnx.p_synthetic == pytest.approx(by_torch.p_synthetic, abs=1e-4)

@@ -118,7 +118,7 @@ def test_canceling_a_running_job_stops_the_worker(
         assert job(api, job_id)["state"] == "canceled"
         # The worker is free for the next job.
         next_id = submit(api, data=png_bytes(90, 90), name="next.png")
-        assert wait_final(api, next_id, worker)["state"] == "failed"  # no face in a flat image
+        assert wait_final(api, next_id, worker)["state"] == "succeeded"  # runs (no face: inconclusive)
 
 
 def test_soft_time_limit_fails_the_job_with_timeout(

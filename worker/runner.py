@@ -212,7 +212,7 @@ class JobRunner:
         config = getattr(self.pipeline, "config", None)
         if config is None:
             return {}
-        return config.model_dump(mode="json", exclude={"onnx_cache_dir"})  # type: ignore[no-any-return]
+        return config.model_dump(mode="json", exclude={"onnx_path"})  # type: ignore[no-any-return]
 
     def _fail(
         self, job_id: str, code: ErrorCode, message: str, details: dict[str, object] | None = None

@@ -32,8 +32,9 @@ logger = logging.getLogger(__name__)
 
 SEQUENCE_FPS = 30.0
 """Frames folders carry no time; their frames are given timestamps at this rate (only reported)."""
-FACE_SETTINGS = ("frames", "skip_b_frames", "face_crops", "detect_every", "detect_width", "min_face_px",
-                 "face_confidence", "max_faces_per_frame", "track_iou", "track_max_gap", "limits")
+FACE_SETTINGS = ("frames", "frames_per_minute", "max_frames", "burst_length", "skip_b_frames", "face_crops",
+                 "detect_every", "detect_width", "min_face_px", "face_confidence", "max_faces_per_frame",
+                 "track_max_gap_seconds", "track_cut_similarity", "limits")
 """The `PipelineConfig` fields that change which faces are found and how they score."""
 
 

@@ -198,3 +198,11 @@ def test_a_folder_without_real_and_fake_is_refused(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     with pytest.raises(FileNotFoundError, match="fake"):
         folder_items(tmp_path)
+
+
+def test_the_score_cache_key_names_only_real_pipeline_settings() -> None:
+    """A renamed setting silently dropped out of the cache key (track_iou after the tracking rework)."""
+    from ml.config import PipelineConfig
+    from ml.evaluate.scoring import FACE_SETTINGS
+
+    assert set(FACE_SETTINGS) <= set(PipelineConfig.model_fields)

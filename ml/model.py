@@ -204,7 +204,7 @@ def _load_synthetic_head(path: Path, config: ModelConfig, device: torch.device) 
     try:
         with safe_open(str(path), framework="pt") as handle:
             head = {k.removeprefix(SYNTHETIC_HEAD_PREFIX): handle.get_tensor(k).float()
-                    for k in handle.keys() if k.startswith(SYNTHETIC_HEAD_PREFIX)}  # noqa: SIM118
+                    for k in handle.keys() if k.startswith(SYNTHETIC_HEAD_PREFIX)}
     except (OSError, SafetensorError) as exc:
         raise CheckpointError(f"Cannot read checkpoint {path}: {exc}") from exc
     if not head:

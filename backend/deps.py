@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from backend.db import Database
-from backend.jobs.storage import Storage
 from backend.metrics import Metrics
-from backend.queue import JobQueue
-from backend.settings import Settings
+from core.db import Database
+from core.jobs.storage import Storage
+from core.queue import JobQueue
+from core.settings import Settings
 
 
 def get_settings(request: Request) -> Settings:

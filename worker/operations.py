@@ -26,14 +26,14 @@ from celery.signals import (
 )
 from celery.worker import state as worker_state
 
-from backend.health.workers import WorkerBeat, WorkerRegistry
-from backend.jobs import repository as jobs_repository
-from backend.logs import job_id_var, request_id_var
-from backend.metrics import JobMetrics, multiprocess_exposition
-from backend.queue import ANALYZE_TASK, REQUEST_ID_HEADER, RETENTION_TASK
-from backend.retention import service as retention
-from backend.settings import get_settings
+from core.jobs import repository as jobs_repository
+from core.logs import job_id_var, request_id_var
+from core.queue import ANALYZE_TASK, REQUEST_ID_HEADER, RETENTION_TASK
+from core.retention import service as retention
+from core.settings import get_settings
+from core.workers import WorkerBeat, WorkerRegistry
 from worker.app import celery_app
+from worker.metrics import JobMetrics, multiprocess_exposition
 
 if TYPE_CHECKING:
     from ml.pipeline import Pipeline

@@ -9,12 +9,12 @@ import socket
 from celery import Task
 from celery.signals import worker_process_init
 
-from backend.db import Database
-from backend.jobs import service
-from backend.jobs.storage import Storage
-from backend.logs import configure_logging
-from backend.queue import ANALYZE_TASK, REAP_TASK, JobQueue
-from backend.settings import get_settings
+from core.db import Database
+from core.jobs import service
+from core.jobs.storage import Storage
+from core.logs import configure_logging
+from core.queue import ANALYZE_TASK, REAP_TASK, JobQueue
+from core.settings import get_settings
 from worker import operations
 from worker.app import celery_app
 from worker.runner import TRANSIENT_ERRORS, JobRunner

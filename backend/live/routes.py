@@ -11,8 +11,8 @@ from fastapi.sse import EventSourceResponse
 from backend.accounts.deps import VisibleJobDep
 from backend.deps import DatabaseDep, SettingsDep
 from backend.errors import error_responses
-from backend.live.schemas import JobEvent
 from backend.live.stream import job_events
+from core.live.schemas import JobEvent
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 

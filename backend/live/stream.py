@@ -11,10 +11,10 @@ import redis.asyncio as aioredis
 from anyio import to_thread
 from redis.exceptions import RedisError
 
-from backend.db import Database
-from backend.jobs import repository, service
-from backend.jobs.models import JobState
-from backend.live.schemas import JobEvent, channel_for
+from core.db import Database
+from core.jobs import repository, service
+from core.jobs.models import JobState
+from core.live.schemas import JobEvent, channel_for
 from ml.contracts import Stage
 
 logger = logging.getLogger(__name__)

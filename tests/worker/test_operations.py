@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from backend.db import utcnow
-from backend.jobs.models import Job, JobState
-from backend.queue import MAINTENANCE_QUEUE, RETENTION_TASK
-from backend.settings import REPO_ROOT
+from core.db import utcnow
+from core.jobs.models import Job, JobState
+from core.queue import MAINTENANCE_QUEUE, RETENTION_TASK
+from core.settings import REPO_ROOT
 from tests.backend.factories import make_job, png_bytes
 from tests.conftest import WorkerProcess, api_client, make_settings, wait_for
 from tests.servers import free_port

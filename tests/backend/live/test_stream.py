@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from backend.accounts.security import new_job_token
-from backend.db import Database
-from backend.jobs import service
-from backend.jobs.models import JobState
-from backend.live import publisher, stream
-from backend.live.schemas import JobEvent
-from backend.settings import Settings
+from backend.live import stream
+from core.accounts.security import new_job_token
+from core.db import Database
+from core.jobs import service
+from core.jobs.models import JobState
+from core.live import publisher
+from core.live.schemas import JobEvent
+from core.settings import Settings
 from ml.contracts import AnalysisResult, ErrorCode, Stage
 from tests.backend.factories import make_job, make_result
 from tests.conftest import make_settings

@@ -8,8 +8,10 @@ WORKER_METRICS_PORT (`multiprocess_exposition`) for hosts without an API.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
+from celery import states
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -18,6 +20,7 @@ from core.jobs.models import Job, JobState
 JOB_SECONDS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 FACE_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+TASK_SECONDS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 BATCH_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -98,3 +101,41 @@ class JobMetrics:
                     self.batch_size.observe(size)
                     self.batch_seconds.observe(classifying / len(sizes))
 
+
+class TaskOutcome(StrEnum):
+    """How one run of a Celery task ended (from the state Celery reports in `task_postrun`)."""
+
+    succeeded = "succeeded"
+    failed = "failed"
+    retried = "retried"
+    rejected = "rejected"
+    ignored = "ignored"
+
+    @classmethod
+    def from_celery_state(cls, state: str | None) -> TaskOutcome:
+        return _CELERY_OUTCOMES.get(state or "", cls.failed)
+
+
+_CELERY_OUTCOMES = {
+    states.SUCCESS: TaskOutcome.succeeded, states.FAILURE: TaskOutcome.failed, states.RETRY: TaskOutcome.retried,
+    states.REJECTED: TaskOutcome.rejected, states.IGNORED: TaskOutcome.ignored,
+}
+
+
+class TaskMetrics:
+    """Every Celery task run, recorded the same way by the `task_prerun`/`task_postrun` handlers in
+    `worker.operations` (one instrumented path: no task records its own runs)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.runs = Counter(
+            "deepscreen_task_runs_total", "Celery task runs by task name and outcome.", ["task", "outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "deepscreen_task_duration_seconds", "Celery task run time by task name and outcome.",
+            ["task", "outcome"], registry=registry, buckets=TASK_SECONDS_BUCKETS,
+        )
+
+    def observe(self, task: str, outcome: TaskOutcome, seconds: float) -> None:
+        self.runs.labels(task, outcome).inc()
+        self.duration.labels(task, outcome).observe(seconds)

@@ -1,5 +1,6 @@
-"""Celery tasks. They take ids, re-read the row and are idempotent under `acks_late` redelivery:
-a task for a job that is not `queued` does nothing."""
+"""Every Celery task of DeepScreen. They take ids, re-read the row and are idempotent under
+`acks_late` redelivery: a task for a job that is not `queued` does nothing. Each run is counted,
+timed and given its log context by the signal handlers in `worker.operations`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from core.db import Database
 from core.jobs import service
 from core.jobs.storage import Storage
 from core.logs import configure_logging
-from core.queue import ANALYZE_TASK, REAP_TASK, JobQueue
+from core.queue import ANALYZE_TASK, REAP_TASK, RETENTION_TASK, JobQueue
+from core.retention import service as retention
 from core.settings import get_settings
 from worker import operations
 from worker.app import celery_app
@@ -83,3 +85,12 @@ def reap() -> int:
     runner = get_runner()
     with runner.database.session() as session:
         return service.reap_stale_jobs(session, settings=runner.settings, queue=runner.queue)
+
+
+@celery_app.task(name=RETENTION_TASK)
+def sweep() -> dict[str, int]:
+    """Delete expired jobs, processed uploads and orphan files (scheduled by Celery beat)."""
+    runner = get_runner()
+    with runner.database.session() as session:
+        report = retention.sweep(session, settings=runner.settings, storage=runner.storage)
+    return {"jobs": report.jobs_deleted, "uploads": report.uploads_deleted, "orphans": report.orphans_deleted}

@@ -18,15 +18,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from backend.deps import DatabaseDep, MetricsDep, SettingsDep, StorageDep
+from backend.deps import DatabaseDep, MetricsDep, SettingsDep, StorageDep, UnitOfWorkRoute
 from core.db import Database
 from core.errors import ApiErrorCode, DomainError
 from core.settings import Settings
 from core.workers import WorkerRegistry
 
 logger = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/health", tags=["health"])
-metrics_router = APIRouter()
+router = APIRouter(prefix="/api/health", tags=["health"], route_class=UnitOfWorkRoute)
+metrics_router = APIRouter(route_class=UnitOfWorkRoute)
 
 CHECK_TIMEOUT_SECONDS = 2.0
 

@@ -22,10 +22,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import JSON, Float, Index, String, delete, select, update
+from sqlalchemy import JSON, Float, Index, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.db import Base
+from core.db import Base, upsert
 
 PRUNE_AFTER_SECONDS = 24 * 3600.0
 
@@ -66,13 +66,12 @@ class WorkerBeatRow(Base):
 
 
 def write(session: Session, beat: WorkerBeat) -> None:
-    """Insert or refresh this worker's row (one writer per worker id, so no conflict to resolve)."""
+    """Insert or refresh this worker's row, in one statement."""
     document = beat.model_dump(mode="json")
-    updated = session.execute(
-        update(WorkerBeatRow).where(WorkerBeatRow.worker == beat.worker).values(beat_at=beat.beat_at, beat=document)
-    ).rowcount  # type: ignore[attr-defined]
-    if not updated:
-        session.add(WorkerBeatRow(worker=beat.worker, beat_at=beat.beat_at, beat=document))
+    statement = upsert(session, WorkerBeatRow).values(worker=beat.worker, beat_at=beat.beat_at, beat=document)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[WorkerBeatRow.worker], set_={"beat_at": beat.beat_at, "beat": document},
+    ))
 
 
 def remove(session: Session, worker: str) -> None:

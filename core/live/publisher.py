@@ -1,9 +1,11 @@
-"""Worker-side publishing of job events over Redis pub/sub.
+"""Publishing job events over Redis pub/sub, from the worker (progress, outcome) and the API.
 
+One `EventPublisher` per process, chosen once on first use from REDIS_URL (`configure` sets it
+explicitly): `RedisPublisher`, or `NullPublisher` without Redis, where the API watches the row.
 Publishing is best effort: a lost event only delays the browser until the API's next look at
 the job row, so a Redis failure is logged, never raised into the pipeline's progress callback.
-The client is created lazily, once per process and URL (Celery forks workers, so a connection
-must not be inherited from the parent: the pool is keyed by process id).
+The Redis client is made lazily per process id (Celery forks workers, so a connection must not be
+inherited from the parent).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import Protocol
 
 import redis
 from sqlalchemy.orm import Session
@@ -21,48 +24,76 @@ from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_clients: dict[tuple[int, str], redis.Redis] = {}
-_override: str | None = None
+
+class EventPublisher(Protocol):
+    enabled: bool
+
+    def publish(self, event: JobEvent) -> bool:
+        """Publish now; True when the event was taken."""
+
+
+class NullPublisher:
+    """No Redis: nobody listens (streams read the row), so nothing is sent."""
+
+    enabled = False
+
+    def publish(self, event: JobEvent) -> bool:
+        return False
+
+
+class RedisPublisher:
+    enabled = True
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._clients: dict[int, redis.Redis] = {}
+
+    def _client(self) -> redis.Redis:
+        with self._lock:
+            client = self._clients.get(os.getpid())
+            if client is None:
+                client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=2)
+                self._clients[os.getpid()] = client
+            return client
+
+    def publish(self, event: JobEvent) -> bool:
+        try:
+            self._client().publish(channel_for(event.job_id), event.model_dump_json())
+        except redis.RedisError as exc:
+            logger.warning("live event not published: %s", exc, extra={"job_id": event.job_id})
+            return False
+        return True
+
+
+_publisher: EventPublisher | None = None
+
+
+def publisher_for(redis_url: str) -> EventPublisher:
+    return RedisPublisher(redis_url) if redis_url else NullPublisher()
 
 
 def configure(redis_url: str | None) -> None:
-    """Set the Redis URL explicitly (tests, or a process that builds its own Settings).
-
-    Without it the URL is the process settings' REDIS_URL; an empty URL disables publishing.
-    """
-    global _override
-    _override = redis_url
+    """Choose the publisher explicitly (tests, or a process that builds its own Settings); None goes
+    back to the process settings' REDIS_URL. An empty URL disables publishing."""
+    global _publisher
+    _publisher = None if redis_url is None else publisher_for(redis_url)
 
 
-def _redis_url() -> str:
-    return _override if _override is not None else get_settings().REDIS_URL
-
-
-def _client(url: str) -> redis.Redis:
-    key = (os.getpid(), url)
-    with _lock:
-        client = _clients.get(key)
-        if client is None:
-            client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-            _clients[key] = client
-        return client
+def current() -> EventPublisher:
+    global _publisher
+    if _publisher is None:
+        _publisher = publisher_for(get_settings().REDIS_URL)
+    return _publisher
 
 
 def publish_job_event(event: JobEvent) -> bool:
     """Publish now; True when Redis took it. A no-op (False) without REDIS_URL."""
-    url = _redis_url()
-    if not url:
-        return False
-    try:
-        _client(url).publish(channel_for(event.job_id), event.model_dump_json())
-    except redis.RedisError as exc:
-        logger.warning("live event not published: %s", exc, extra={"job_id": event.job_id})
-        return False
-    return True
+    return current().publish(event)
 
 
 def publish_after_commit(session: Session, event: JobEvent) -> None:
     """Publish once the session's transaction commits, so subscribers never see uncommitted state."""
-    if _redis_url():
-        run_after_commit(session, lambda: publish_job_event(event))
+    publisher = current()
+    if publisher.enabled:
+        run_after_commit(session, lambda: publisher.publish(event))

@@ -135,7 +135,7 @@ class Classifier:
     def _open_onnx(self, path: Path | None):
         """An ONNX Runtime session on the export built ahead of time (`python -m ml.onnx_export`),
         refused unless it was exported from this very checkpoint."""
-        from ml.onnx_export import source_sha256
+        from ml.onnx_export import ort_load_errors, recorded_source
 
         try:
             import onnxruntime
@@ -144,20 +144,17 @@ class Classifier:
         if path is None or not path.is_file():
             raise BackendError(f"no ONNX export at {path}; make it with `python -m ml.onnx_export <checkpoint>`")
         try:
-            source = source_sha256(path)
-        except (OSError, ValueError) as exc:
-            raise BackendError(f"Cannot read the ONNX model {path}: {exc}") from exc
+            options = onnxruntime.SessionOptions()
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except ort_load_errors() as exc:
+            raise BackendError(f"Cannot load the ONNX model {path}: {exc}") from exc
+        source = recorded_source(session)
         if source != self.model.sha256:
             raise BackendError(
                 f"{path} was exported from checkpoint {source}, not {self.model.sha256}: "
                 "re-export it with `python -m ml.onnx_export <checkpoint>`"
             )
-        try:
-            options = onnxruntime.SessionOptions()
-            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise BackendError(f"Cannot load the ONNX model {path}: {exc}") from exc
         self.onnx_sha256 = file_sha256(path)
         return session
 

@@ -1,9 +1,9 @@
 """Score face crops with the real/fake classifier: batched, on PyTorch or ONNX Runtime.
 
-The PyTorch path runs under `torch.inference_mode`, channels-last, with autocast (fp16) on
-CUDA. On a CPU ONNX Runtime is faster (measured in docs/performance.md), so `backend='auto'`
-picks it there. Both take the same `ml.model.preprocess` batch and apply the checkpoint's
-temperature, so scores agree to ~1e-5.
+The PyTorch path runs under `torch.inference_mode`, channels-last, with autocast on CUDA (bf16
+where the GPU has it: `ml.device.autocast_dtype`). On a CPU ONNX Runtime is faster (measured in
+docs/performance.md), so `backend='auto'` picks it there. Both take the same `ml.model.preprocess`
+batch and apply the checkpoint's temperature, so scores agree to ~1e-5.
 
 For Grad-CAM the PyTorch path can keep the last conv stage's activations from the scoring
 forward (`keep_features=True`): explaining then costs only a backward through the head (pool +
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ml.config import Backend
+from ml.device import autocast_dtype
 from ml.model import LoadedModel, file_sha256, logits_to_probability, preprocess
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ class Classifier:
 
     def _forward_torch(self, crops: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         batch = preprocess(crops, self.model.config).to(self.device, non_blocking=True)
-        autocast = (torch.autocast(device_type="cuda", dtype=torch.float16) if self.device.type == "cuda"
+        dtype = autocast_dtype(self.device)
+        autocast = (torch.autocast(device_type=self.device.type, dtype=dtype) if dtype is not None
                     else contextlib.nullcontext())
         with torch.inference_mode(), autocast:
             features = self.module.forward_features(batch)  # type: ignore[operator]  # timm API

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from ml.config import Backend
+from ml.contracts import ClassifierBatch
 from ml.device import autocast_dtype
 from ml.model import LoadedModel, file_sha256, logits_to_probability, preprocess
 
@@ -35,12 +37,14 @@ class BackendError(RuntimeError):
 class Scores:
     """Calibrated p(fake) per crop; `embeddings` (N, D) unit-length pooled features, what tracking
     compares; `features` (N, C, h, w) on the model's device when kept (Grad-CAM); `p_synthetic` the
-    synthetic-face head's probability per crop, None when the checkpoint has no head."""
+    synthetic-face head's probability per crop, None when the checkpoint has no head; `batches` each
+    forward's size and wall time, measured around it (results copied to the CPU, so a GPU batch is done)."""
 
     p_fake: np.ndarray
     embeddings: np.ndarray
     features: torch.Tensor | None = None
     p_synthetic: np.ndarray | None = None
+    batches: tuple[ClassifierBatch, ...] = ()
 
 
 class Classifier:
@@ -89,16 +93,19 @@ class Classifier:
             return Scores(empty, np.zeros((0, 0), dtype=np.float32), None, empty if head is not None else None)
         if self._onnx_session is not None and not keep_features:
             return self._score_onnx(crops)
-        probabilities, pooled_rows, features = [], [], []
+        probabilities, pooled_rows, features, batches = [], [], [], []
         for start in range(0, len(crops), self.batch_size):
-            logits, batch_features = self._forward_torch(crops[start : start + self.batch_size])
+            begin = time.perf_counter()
+            chunk = crops[start : start + self.batch_size]
+            logits, batch_features = self._forward_torch(chunk)
             probabilities.append(logits_to_probability(logits, self.model.config.temperature).reshape(-1).cpu())
             pooled_rows.append(self._pool(batch_features).cpu().numpy())
+            batches.append(_timed(len(chunk), begin))
             if keep_features:
                 features.append(batch_features)
         kept = torch.cat(features) if keep_features else None
         pooled = np.concatenate(pooled_rows)
-        return Scores(torch.cat(probabilities).numpy(), _unit(pooled), kept, self._synthetic(pooled))
+        return Scores(torch.cat(probabilities).numpy(), _unit(pooled), kept, self._synthetic(pooled), tuple(batches))
 
     def pooled_features(self, crops: list[np.ndarray]) -> np.ndarray:
         """(N, C) pooled features, the synthetic-face head's input (`ml.train.synthetic` fits it on them)."""
@@ -164,15 +171,22 @@ class Classifier:
         from ml.onnx_export import EMBEDDING_NAME, INPUT_NAME, OUTPUT_NAME
 
         assert self._onnx_session is not None
-        out, embeddings = [], []
+        out, embeddings, batches = [], [], []
         for start in range(0, len(crops), self.batch_size):
-            batch = preprocess(crops[start : start + self.batch_size], self.model.config)
+            begin = time.perf_counter()
+            chunk = crops[start : start + self.batch_size]
+            batch = preprocess(chunk, self.model.config)
             array = np.ascontiguousarray(batch.numpy())  # channels-last tensor -> NCHW contiguous array
             logits, pooled = self._onnx_session.run([OUTPUT_NAME, EMBEDDING_NAME], {INPUT_NAME: array})
             out.append(logits_to_probability(torch.from_numpy(logits), self.model.config.temperature).reshape(-1))
             embeddings.append(pooled)
+            batches.append(_timed(len(chunk), begin))
         pooled = np.concatenate(embeddings)
-        return Scores(torch.cat(out).numpy(), _unit(pooled), None, self._synthetic(pooled))
+        return Scores(torch.cat(out).numpy(), _unit(pooled), None, self._synthetic(pooled), tuple(batches))
+
+
+def _timed(size: int, begin: float) -> ClassifierBatch:
+    return ClassifierBatch(size=size, seconds=round(time.perf_counter() - begin, 6))
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from backend.db import Database
-from backend.jobs.storage import Storage
+from backend.live.feed import EventFeed
 from backend.metrics import Metrics
-from backend.queue import JobQueue
-from backend.settings import Settings
+from core.db import Database
+from core.jobs.storage import Storage
+from core.queue import JobQueue
+from core.settings import Settings
 
 
 def get_settings(request: Request) -> Settings:
@@ -41,6 +42,10 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
+def get_event_feed(request: Request) -> EventFeed:
+    return request.app.state.event_feed  # type: ignore[no-any-return]
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 # scope="function": the commit happens before the response is sent, so a client never gets a
@@ -49,3 +54,4 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+EventFeedDep = Annotated[EventFeed, Depends(get_event_feed)]

@@ -20,23 +20,24 @@ from backend.accounts.ratelimit import RateLimiter
 from backend.accounts.routes import router as accounts_router
 from backend.apidocs import OPENAPI_PATH
 from backend.apidocs import router as docs_router
-from backend.db import Database
 from backend.errors import ERROR_RESPONSES, install_error_handlers
 from backend.health.routes import metrics_router
 from backend.health.routes import router as health_router
-from backend.jobs import service as job_service
 from backend.jobs.routes import router as jobs_router
-from backend.jobs.storage import Storage
+from backend.live.feed import event_feed
 from backend.live.routes import router as live_router
-from backend.logs import configure_logging
 from backend.metrics import Metrics, MetricsMiddleware
 from backend.middleware import RequestIdMiddleware, TextGuardMiddleware
-from backend.queue import JobQueue, create_celery
 from backend.reports.routes import router as reports_router
-from backend.retention import service as retention_service
-from backend.settings import ReaperMode, Settings, get_settings
 from backend.shares.routes import router as shares_router
 from backend.webapp import SinglePageApp
+from core.db import Database
+from core.jobs import service as job_service
+from core.jobs.storage import Storage
+from core.logs import configure_logging
+from core.queue import JobQueue, create_celery
+from core.retention import service as retention_service
+from core.settings import ReaperMode, Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     job_queue = JobQueue(create_celery(settings))
     metrics = Metrics(database, settings, storage.root)
     rate_limiter = RateLimiter(settings.REDIS_URL)
+    feed = event_feed(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -97,9 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reaper = EmbeddedReaper(database, settings, job_queue, storage) if embedded else None
         if reaper:
             reaper.start()
+        await feed.start()
         try:
             yield
         finally:
+            await feed.stop()
             if reaper:
                 reaper.stop()
             job_queue.close()
@@ -121,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.job_queue = job_queue
     app.state.metrics = metrics
     app.state.rate_limiter = rate_limiter
+    app.state.event_feed = feed
 
     install_error_handlers(app)
     rate_limited = [Depends(limit_requests)]

@@ -1,4 +1,5 @@
-"""Prometheus metrics for the API and the workers (the list, with alerts: docs/operations.md).
+"""Prometheus metrics of the API process: the scrape endpoint's registry, the ASGI middleware and the
+scrape-time gauges (the workers' own metrics are `worker.metrics`; the list, with alerts: docs/operations.md).
 
 Where the numbers come from, and why that is safe with many processes:
 
@@ -32,19 +33,17 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.db import Database, utcnow
-from backend.health.workers import WorkerRegistry
-from backend.jobs import repository
-from backend.jobs.models import Job, JobState, queue_for_kind
-from backend.retention.quota import usage
-from backend.settings import Settings
+from core.db import Database, utcnow
+from core.jobs import repository
+from core.jobs.models import JobState
+from core.queue import queue_for_kind
+from core.retention.quota import usage
+from core.settings import Settings
+from core.workers import WorkerRegistry
 
 logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-JOB_SECONDS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
-FACE_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 _MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -75,13 +74,6 @@ class _Scrape:
                 yield from collector.collect()
             except Exception:  # one broken source (database down) must not hide the rest
                 logger.warning("metrics source %s failed", type(collector).__name__, exc_info=True)
-
-
-def multiprocess_exposition(directory: Path) -> CollectorRegistry:
-    """A registry exposing one host's sample files (the worker's metrics server)."""
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))
-    return registry
 
 
 class Metrics:
@@ -117,73 +109,6 @@ class Metrics:
         # In multiprocess mode this process's own samples are in the files already.
         own = None if in_multiprocess_mode() else self.registry
         return generate_latest(_Scrape(directories, own, self.gauges)), CONTENT_TYPE_LATEST  # type: ignore[arg-type]
-
-
-class JobMetrics:
-    """What worker pool processes record about each finished job (in multiprocess mode: worker/app.py)."""
-
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.succeeded = Counter(
-            "deepscreen_jobs_succeeded_total", "Jobs finished with a result, by kind.", ["kind"], registry=registry,
-        )
-        self.failed = Counter(
-            "deepscreen_jobs_failed_total", "Jobs failed by a worker, by kind and error code.",
-            ["kind", "error_code"], registry=registry,
-        )
-        self.canceled = Counter(
-            "deepscreen_jobs_canceled_total", "Running jobs stopped because they were canceled, by kind.",
-            ["kind"], registry=registry,
-        )
-        self.queue_wait = Histogram(
-            "deepscreen_job_queue_wait_seconds", "From (re-)queueing to a worker claiming the job.",
-            ["kind"], registry=registry, buckets=JOB_SECONDS_BUCKETS,
-        )
-        self.processing = Histogram(
-            "deepscreen_job_processing_seconds", "From a worker claiming the job to its final state.",
-            ["kind", "state"], registry=registry, buckets=JOB_SECONDS_BUCKETS,
-        )
-        self.stage = Histogram(
-            "deepscreen_job_stage_seconds", "Time in each pipeline stage (probing ... explaining).",
-            ["kind", "stage"], registry=registry, buckets=JOB_SECONDS_BUCKETS,
-        )
-        self.faces = Histogram(
-            "deepscreen_job_faces", "Faces classified per analysed job.", ["kind"], registry=registry,
-            buckets=FACE_BUCKETS,
-        )
-        self.batch_size = Histogram(
-            "deepscreen_classifier_batch_size", "Face crops per classifier batch.", registry=registry,
-            buckets=BATCH_SIZE_BUCKETS,
-        )
-        self.batch_seconds = Histogram(
-            "deepscreen_classifier_batch_seconds",
-            "Wall time of each classifier batch, preprocessing included, as the pipeline measured it.",
-            registry=registry, buckets=LATENCY_BUCKETS,
-        )
-
-    def observe(self, job: Job) -> None:
-        """Record a finished job from its row (state, timestamps, result with its measured classifier batches)."""
-        kind = job.kind
-        if job.state == JobState.succeeded:
-            self.succeeded.labels(kind).inc()
-        elif job.state == JobState.failed:
-            self.failed.labels(kind, job.error_code or "unknown").inc()
-        elif job.state == JobState.canceled:
-            self.canceled.labels(kind).inc()
-        if job.started_at is not None:
-            if job.enqueued_at is not None:
-                self.queue_wait.labels(kind).observe(max(0.0, (job.started_at - job.enqueued_at).total_seconds()))
-            if job.finished_at is not None:
-                self.processing.labels(kind, job.state).observe((job.finished_at - job.started_at).total_seconds())
-        result = job.result or {}
-        for stage, seconds in (result.get("stage_seconds") or {}).items():
-            if stage != "total":
-                self.stage.labels(kind, stage).observe(float(seconds))
-        if "faces" in result:
-            faces = len(result["faces"])
-            self.faces.labels(kind).observe(faces)
-        for batch in result.get("classifier_batches") or ():
-            self.batch_size.observe(batch["size"])
-            self.batch_seconds.observe(batch["seconds"])
 
 
 class _JobStateCollector(Collector):

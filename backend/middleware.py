@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.errors import ApiErrorCode, error_body
-from backend.logs import request_id_var
+from backend.errors import error_body
+from core.errors import ApiErrorCode
+from core.logs import request_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

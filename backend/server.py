@@ -27,7 +27,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from backend.settings import get_settings
+from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-import backend.jobs.models  # noqa: F401  (registers the tables on Base.metadata)
-from backend.db import Base, Database
-from backend.settings import get_settings
+import core.jobs.models  # noqa: F401  (registers the tables on Base.metadata)
+from core.db import Base, Database
+from core.settings import get_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

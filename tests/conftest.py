@@ -29,8 +29,8 @@ from sqlalchemy import create_engine, text
 from starlette import testclient as starlette_testclient
 
 from backend.main import create_app
-from backend.queue import ANALYZE_TASK, IMAGE_QUEUE, VIDEO_QUEUE
-from backend.settings import REPO_ROOT, Settings
+from core.queue import ANALYZE_TASK, IMAGE_QUEUE, VIDEO_QUEUE
+from core.settings import REPO_ROOT, Settings
 
 POSTGRES_URL = os.environ.get("DEEPSCREEN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("DEEPSCREEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -131,7 +131,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def fake_checkpoint(tmp_path: Path) -> Path:
     """Stands in for the model file where no model is loaded (the API never reads it: result reuse
-    follows the model the workers report, `backend.jobs.service.serving_model`)."""
+    follows the model the workers report, `core.jobs.service.serving_model`)."""
     path = tmp_path / "model.safetensors"
     path.write_bytes(b"not a real model, never read by the API")
     return path
@@ -198,7 +198,7 @@ class JobTokens(starlette_testclient.httpx.Auth):  # TestClient runs on httpx or
 def grant_job_token(client: TestClient, job: Any) -> Any:
     """Give a job row built by a factory an access token that `client` (an `api_client`) holds, as if
     the client had submitted it; returns the job."""
-    from backend.accounts.security import new_job_token
+    from core.accounts.security import new_job_token
 
     token, job.access_token_hash = new_job_token()
     client.auth.tokens.append(token)  # type: ignore[attr-defined]
@@ -221,7 +221,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture(scope="session")
 def model_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped checkpoint when it exists, else a small random one in the real format."""
-    from backend.settings import DEFAULT_CHECKPOINT
+    from core.settings import DEFAULT_CHECKPOINT
 
     if DEFAULT_CHECKPOINT.is_file():
         return DEFAULT_CHECKPOINT

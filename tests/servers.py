@@ -24,7 +24,7 @@ import pytest
 import uvicorn
 
 from backend.main import create_app
-from backend.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 
 NGINX_CONF = REPO_ROOT / "nginx" / "deepscreen.conf"
 IN_CI = os.environ.get("CI", "").lower() == "true"

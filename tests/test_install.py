@@ -15,13 +15,16 @@ import httpx
 import pytest
 from alembic import command
 
-from backend.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.conftest import TEST_SECRET, alembic_config
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 
-API_TESTS = ["tests/backend", "tests/test_import_boundaries.py::test_the_api_process_never_imports_the_ml_runtime"]
+API_TESTS = [
+    "tests/backend", "tests/core",
+    "tests/test_import_boundaries.py::test_the_api_process_never_imports_the_ml_runtime",
+]
 
 
 @pytest.fixture(scope="module")

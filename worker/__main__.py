@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from backend.queue import MAINTENANCE_QUEUE
-from backend.settings import get_settings
+from core.queue import MAINTENANCE_QUEUE
+from core.settings import get_settings
 from worker.app import celery_app
 from worker.healthcheck import worker_node_name
 

@@ -1,4 +1,4 @@
-"""The worker's Celery app: the shared configuration from `backend.queue` plus the task modules."""
+"""The worker's Celery app: the shared configuration from `core.queue` plus the task modules."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from celery.signals import setup_logging
 
-from backend.logs import configure_logging
-from backend.queue import create_celery
-from backend.settings import get_settings
+from core.logs import configure_logging
+from core.queue import create_celery
+from core.settings import get_settings
 
 # Before the task modules import prometheus_client: its multiprocess mode is chosen from this
 # variable at import (its documented switch). Worker pool processes always write their samples to

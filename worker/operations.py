@@ -1,8 +1,9 @@
-"""The worker's operational side: log context per task, job metrics, the worker heartbeat, upload
-deletion after a job, the retention task and the optional metrics server.
+"""The worker's operational side: the one instrumented path of every task (log context, runs and
+duration by task and outcome), job metrics, the worker heartbeat, upload deletion after a job and
+the optional metrics server.
 
-Everything here hangs off Celery signals or is called once by `worker.tasks`, so the task code
-stays about jobs. See docs/operations.md.
+Everything here hangs off Celery signals or is called by `worker.tasks` (never the other way
+round), so the task code stays about jobs. See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from celery import Task, platforms
@@ -26,14 +28,13 @@ from celery.signals import (
 )
 from celery.worker import state as worker_state
 
-from backend.health.workers import WorkerBeat, WorkerRegistry
-from backend.jobs import repository as jobs_repository
-from backend.logs import job_id_var, request_id_var
-from backend.metrics import JobMetrics, multiprocess_exposition
-from backend.queue import ANALYZE_TASK, REQUEST_ID_HEADER, RETENTION_TASK
-from backend.retention import service as retention
-from backend.settings import get_settings
-from worker.app import celery_app
+from core.jobs import repository as jobs_repository
+from core.logs import job_id_var, request_id_var
+from core.queue import ANALYZE_TASK, REQUEST_ID_HEADER
+from core.retention import service as retention
+from core.settings import get_settings
+from core.workers import WorkerBeat, WorkerRegistry
+from worker.metrics import JobMetrics, TaskMetrics, TaskOutcome, multiprocess_exposition
 
 if TYPE_CHECKING:
     from ml.pipeline import Pipeline
@@ -47,7 +48,8 @@ _node: dict[str, str] = {}
 _consumer_queues: list[str] = []
 _job_metrics: JobMetrics | None = None
 _heartbeat: WorkerHeartbeat | None = None
-_context_tokens: dict[str, tuple[contextvars.Token[str | None], contextvars.Token[str | None]]] = {}
+_task_metrics: TaskMetrics | None = None
+_task_runs: dict[str, _TaskRun] = {}
 
 
 # --- main process ---------------------------------------------------------------------------
@@ -86,6 +88,14 @@ def job_metrics() -> JobMetrics:
     if _job_metrics is None:
         _job_metrics = JobMetrics()
     return _job_metrics
+
+
+def task_metrics() -> TaskMetrics:
+    """Created in the pool process on first use, so its samples go to that process's own files."""
+    global _task_metrics
+    if _task_metrics is None:
+        _task_metrics = TaskMetrics()
+    return _task_metrics
 
 
 def refuse_to_start(exc: BaseException) -> None:
@@ -168,23 +178,35 @@ def _configured_queues() -> list[str]:
     return [q.strip() for q in get_settings().WORKER_QUEUES.split(",") if q.strip()]
 
 
-# --- per task ---------------------------------------------------------------------------------
+# --- per task: the one instrumented path every task runs through ------------------------------
+
+
+@dataclass(frozen=True)
+class _TaskRun:
+    started: float
+    request_id: contextvars.Token[str | None]
+    job_id: contextvars.Token[str | None]
 
 
 @task_prerun.connect
-def _enter_log_context(task_id: str, task: Task, args: tuple[Any, ...] | None = None, **_kwargs: Any) -> None:
-    """Records made while the task runs carry the API request's id and the job id."""
+def _enter_task(task_id: str, task: Task, args: tuple[Any, ...] | None = None, **_kwargs: Any) -> None:
+    """Records made while the task runs carry the API request's id and the job id; its clock starts."""
     request_id = getattr(task.request, REQUEST_ID_HEADER, None) or (task.request.headers or {}).get(REQUEST_ID_HEADER)
     job_id = args[0] if task.name == ANALYZE_TASK and args else None
-    _context_tokens[task_id] = (request_id_var.set(request_id), job_id_var.set(job_id))
+    _task_runs[task_id] = _TaskRun(time.perf_counter(), request_id_var.set(request_id), job_id_var.set(job_id))
 
 
 @task_postrun.connect
-def _leave_log_context(task_id: str, **_kwargs: Any) -> None:
-    tokens = _context_tokens.pop(task_id, None)
-    if tokens is not None:
-        request_id_var.reset(tokens[0])
-        job_id_var.reset(tokens[1])
+def _leave_task(task_id: str, task: Task, state: str | None = None, **_kwargs: Any) -> None:
+    """Count the run by task and outcome (Celery's own state: success, failure, retry) and time it."""
+    run = _task_runs.pop(task_id, None)
+    if run is None:
+        return
+    try:
+        task_metrics().observe(task.name, TaskOutcome.from_celery_state(state), time.perf_counter() - run.started)
+    finally:
+        request_id_var.reset(run.request_id)
+        job_id_var.reset(run.job_id)
 
 
 def after_job(runner: JobRunner, job_id: str) -> None:
@@ -199,14 +221,3 @@ def after_job(runner: JobRunner, job_id: str) -> None:
                 retention.discard_upload(session, job_id, storage=runner.storage)
     except Exception:  # the job itself is done; the retention sweep deletes the upload later
         logger.warning("post-job bookkeeping failed", exc_info=True, extra={"job_id": job_id})
-
-
-@celery_app.task(name=RETENTION_TASK)
-def sweep() -> dict[str, int]:
-    """Delete expired jobs, processed uploads and orphan files (scheduled by Celery beat)."""
-    from worker.tasks import get_runner
-
-    runner = get_runner()
-    with runner.database.session() as session:
-        report = retention.sweep(session, settings=runner.settings, storage=runner.storage)
-    return {"jobs": report.jobs_deleted, "uploads": report.uploads_deleted, "orphans": report.orphans_deleted}

@@ -20,14 +20,14 @@ from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from backend.db import Database, utcnow
-from backend.jobs import service
-from backend.jobs.models import Job, JobState
-from backend.jobs.storage import REPORT_NAME, Storage
-from backend.queue import JobQueue
-from backend.reports.builder import build_report, write_report
-from backend.reports.signing import report_signer
-from backend.settings import Settings
+from core.db import Database, utcnow
+from core.jobs import service
+from core.jobs.models import Job, JobState
+from core.jobs.storage import REPORT_NAME, Storage
+from core.queue import JobQueue
+from core.reports.builder import build_report, write_report
+from core.reports.signing import report_signer
+from core.settings import Settings
 from ml.contracts import AnalysisError, AnalysisResult, Artifact, ArtifactKind, ErrorCode, Stage
 
 if TYPE_CHECKING:

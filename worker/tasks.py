@@ -1,5 +1,6 @@
-"""Celery tasks. They take ids, re-read the row and are idempotent under `acks_late` redelivery:
-a task for a job that is not `queued` does nothing."""
+"""Every Celery task of DeepScreen. They take ids, re-read the row and are idempotent under
+`acks_late` redelivery: a task for a job that is not `queued` does nothing. Each run is counted,
+timed and given its log context by the signal handlers in `worker.operations`."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import socket
 from celery import Task
 from celery.signals import worker_process_init
 
-from backend.db import Database
-from backend.jobs import service
-from backend.jobs.storage import Storage
-from backend.logs import configure_logging
-from backend.queue import ANALYZE_TASK, REAP_TASK, JobQueue
-from backend.settings import get_settings
+from core.db import Database
+from core.jobs import service
+from core.jobs.storage import Storage
+from core.logs import configure_logging
+from core.queue import ANALYZE_TASK, REAP_TASK, RETENTION_TASK, JobQueue
+from core.retention import service as retention
+from core.settings import get_settings
 from worker import operations
 from worker.app import celery_app
 from worker.runner import TRANSIENT_ERRORS, JobRunner
@@ -83,3 +85,12 @@ def reap() -> int:
     runner = get_runner()
     with runner.database.session() as session:
         return service.reap_stale_jobs(session, settings=runner.settings, queue=runner.queue)
+
+
+@celery_app.task(name=RETENTION_TASK)
+def sweep() -> dict[str, int]:
+    """Delete expired jobs, processed uploads and orphan files (scheduled by Celery beat)."""
+    runner = get_runner()
+    with runner.database.session() as session:
+        report = retention.sweep(session, settings=runner.settings, storage=runner.storage)
+    return {"jobs": report.jobs_deleted, "uploads": report.uploads_deleted, "orphans": report.orphans_deleted}

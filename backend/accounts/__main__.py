@@ -7,10 +7,10 @@ import argparse
 import logging
 import sys
 
-from backend.accounts import service
-from backend.db import Database
-from backend.errors import DomainError
-from backend.settings import Tier, get_settings
+from core.accounts import service
+from core.db import Database
+from core.errors import DomainError
+from core.settings import Tier, get_settings
 
 logger = logging.getLogger("backend.accounts")
 

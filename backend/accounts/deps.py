@@ -15,17 +15,17 @@ from typing import Annotated
 from fastapi import Depends, Request, Response, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
-from backend.accounts import service
-from backend.accounts.network import address_key, client_address
-from backend.accounts.passwords import PasswordHasher
 from backend.accounts.ratelimit import RateLimiter
-from backend.accounts.security import API_KEY_PREFIX, InvalidToken, csrf_token, same_secret
-from backend.accounts.service import Caller, TierLimits
 from backend.deps import DatabaseDep, SessionDep, SettingsDep
-from backend.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
-from backend.jobs import service as job_service
-from backend.jobs.models import Job
-from backend.settings import AuthMode, Settings
+from core.accounts import service
+from core.accounts.network import address_key, client_address
+from core.accounts.passwords import PasswordHasher
+from core.accounts.security import API_KEY_PREFIX, InvalidToken, csrf_token, same_secret
+from core.accounts.service import Caller, TierLimits
+from core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+from core.jobs import service as job_service
+from core.jobs.models import Job
+from core.settings import AuthMode, Settings
 
 SESSION_COOKIE = "deepscreen_session"
 CSRF_COOKIE = "deepscreen_csrf"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from backend.accounts import service
 from backend.accounts.deps import (
     CallerDep,
     PasswordHasherDep,
@@ -14,7 +13,6 @@ from backend.accounts.deps import (
     limit_login_attempts,
     set_session_cookies,
 )
-from backend.accounts.models import ApiKey, AuthSession, User
 from backend.accounts.schemas import (
     Account,
     ApiKeyCreate,
@@ -27,10 +25,13 @@ from backend.accounts.schemas import (
     Quota,
     UserPublic,
 )
-from backend.accounts.security import csrf_token
 from backend.deps import SessionDep, SettingsDep
-from backend.errors import NotFound, error_responses
-from backend.settings import AuthMode, Settings
+from backend.errors import error_responses
+from core.accounts import service
+from core.accounts.models import ApiKey, AuthSession, User
+from core.accounts.security import csrf_token
+from core.errors import NotFound
+from core.settings import AuthMode, Settings
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from backend.accounts.passwords import MAX_PASSWORD_LENGTH
-from backend.settings import AuthMode, Tier
+from core.accounts.passwords import MAX_PASSWORD_LENGTH
+from core.settings import AuthMode, Tier
 
 
 class Credentials(BaseModel):

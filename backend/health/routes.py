@@ -18,11 +18,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from backend.db import Database
 from backend.deps import DatabaseDep, MetricsDep, SettingsDep, StorageDep
-from backend.errors import ApiErrorCode, DomainError
-from backend.health.workers import WorkerRegistry
-from backend.settings import Settings
+from core.db import Database
+from core.errors import ApiErrorCode, DomainError
+from core.settings import Settings
+from core.workers import WorkerRegistry
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/health", tags=["health"])

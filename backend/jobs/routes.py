@@ -12,19 +12,20 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from backend.accounts import service as accounts_service
 from backend.accounts.deps import JobCallerDep, UploaderDep, UploadLimitsDep, VisibleJobDep
-from backend.accounts.security import new_job_token
 from backend.deps import JobQueueDep, MetricsDep, SessionDep, SettingsDep, StorageDep
-from backend.errors import NotFound, error_responses, from_analysis_error
-from backend.jobs import service
-from backend.jobs.models import Job, JobState
+from backend.errors import error_responses
 from backend.jobs.schemas import ArtifactFile, ArtifactList, JobCreated, JobError, JobLinks, JobList, JobPublic
-from backend.jobs.service import AcceptedMedia
-from backend.jobs.storage import REPORT_NAME, Storage
-from backend.jobs.upload import ensure_min_side, receive_upload
-from backend.retention import quota
-from backend.settings import AuthMode
+from backend.jobs.upload import declared_size, ensure_min_side, receive_upload
+from core.accounts import service as accounts_service
+from core.accounts.security import new_job_token
+from core.errors import NotFound, from_analysis_error
+from core.jobs import service
+from core.jobs.models import Job, JobState
+from core.jobs.service import AcceptedMedia
+from core.jobs.storage import REPORT_NAME, Storage
+from core.retention import quota
+from core.settings import AuthMode
 from ml.contracts import (
     RESULT_SCHEMA_VERSION,
     AnalysisError,
@@ -76,7 +77,7 @@ async def accept_upload(
     # thread limiter, as FastAPI does for dependency exits: waiting for a shared worker thread
     # while holding a connection deadlocks once every thread waits for a connection.
     await to_thread.run_sync(session.commit, limiter=CapacityLimiter(1))
-    await to_thread.run_sync(quota.ensure_room, storage.root, settings, quota.declared_size(request, settings))
+    await to_thread.run_sync(quota.ensure_room, storage.root, settings, declared_size(request, settings))
     upload = await receive_upload(
         request, storage, max_bytes=limits.max_upload_bytes, flush_bytes=settings.UPLOAD_CHUNK_BYTES
     )

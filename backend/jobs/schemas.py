@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.jobs.models import JobState
+from core.jobs.models import JobState
 from ml.contracts import AnalysisResult, ArtifactKind, ErrorCode, MediaInfo, MediaKind, Stage
 
 

@@ -20,8 +20,9 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from backend.errors import BadRequest, DomainError, PayloadTooLarge, UnprocessableMedia, UnsupportedMedia
-from backend.jobs.storage import Storage
+from core.errors import BadRequest, DomainError, PayloadTooLarge, UnprocessableMedia, UnsupportedMedia
+from core.jobs.storage import Storage
+from core.settings import Settings
 from ml.contracts import ErrorCode, MediaInfo
 from ml.media import ACCEPTED_TYPES, SNIFF_BYTES, MediaType, sniff
 
@@ -221,3 +222,9 @@ async def receive_upload(request: Request, storage: Storage, *, max_bytes: int, 
         path=sink.path, size=sink.size, sha256=sink.digest.hexdigest(), media_type=sink.media_type,
         filename=sink.filename,
     )
+
+
+def declared_size(request: Request, settings: Settings) -> int:
+    """The bytes an upload will take: its declared length, capped at MAX_UPLOAD_BYTES (the most it may be)."""
+    declared = request.headers.get("content-length", "")
+    return min(int(declared), settings.MAX_UPLOAD_BYTES) if declared.isdigit() else settings.MAX_UPLOAD_BYTES

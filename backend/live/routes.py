@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends
 from fastapi.sse import EventSourceResponse
 
 from backend.accounts.deps import VisibleJobDep
-from backend.deps import DatabaseDep, SettingsDep
+from backend.deps import DatabaseDep, EventFeedDep
 from backend.errors import error_responses
-from backend.live.schemas import JobEvent
 from backend.live.stream import job_events
+from core.live.schemas import JobEvent
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 
@@ -34,9 +34,7 @@ VisibleJobId = Annotated[str, Depends(visible_job_id)]
     response_class=EventSourceResponse,
     responses=error_responses({404: "No such job, or not yours to see."}),
 )
-async def stream_job_events(
-    job_id: VisibleJobId, database: DatabaseDep, settings: SettingsDep
-) -> AsyncIterable[JobEvent]:
+async def stream_job_events(job_id: VisibleJobId, database: DatabaseDep, feed: EventFeedDep) -> AsyncIterable[JobEvent]:
     """Live progress of a job as Server-Sent Events until it is final; poll GET /api/jobs/{job_id} as a fallback."""
-    async for event in job_events(database, job_id, redis_url=settings.REDIS_URL):
+    async for event in job_events(database, job_id, feed=feed):
         yield event

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from backend.reports.signing import ReportSigner, public_key_from_text, report_signer, verify
+from core.reports.signing import ReportSigner, public_key_from_text, report_signer, verify
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _server_signer() -> ReportSigner:
     """This server's signer; settings are read only when its key is needed."""
-    from backend.settings import get_settings
+    from core.settings import get_settings
 
     return report_signer(get_settings())
 

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from backend.deps import SettingsDep
-from backend.errors import ApiErrorCode, DomainError, PayloadTooLarge, error_responses
-from backend.reports.schemas import PublicKey, ReportVerification
-from backend.reports.signing import ALGORITHM, report_signer
+from backend.errors import error_responses
+from core.errors import ApiErrorCode, DomainError, PayloadTooLarge
+from core.reports.schemas import PublicKey, ReportVerification
+from core.reports.signing import ALGORITHM, report_signer
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 

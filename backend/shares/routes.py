@@ -8,16 +8,16 @@ from fastapi import APIRouter, Depends, Path, Response, status
 from fastapi.responses import FileResponse
 
 from backend.accounts.deps import JobCallerDep, VisibleJobDep
-from backend.db import utcnow
 from backend.deps import SessionDep, StorageDep
 from backend.errors import error_responses
-from backend.jobs.models import Job
 from backend.jobs.routes import artifact_file, artifact_list, view_fields
 from backend.jobs.schemas import ArtifactList, SharedJob, SharedJobLinks
-from backend.jobs.storage import REPORT_NAME
-from backend.shares import service
-from backend.shares.models import JobShare
 from backend.shares.schemas import ShareCreate, ShareCreated, ShareList, SharePublic
+from core.db import utcnow
+from core.jobs.models import Job
+from core.jobs.storage import REPORT_NAME
+from core.shares import service
+from core.shares.models import JobShare
 
 router = APIRouter(prefix="/api", tags=["shares"])
 

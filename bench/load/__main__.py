@@ -31,8 +31,8 @@ import httpx
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from backend.settings import DEFAULT_CHECKPOINT, REPO_ROOT
 from bench.load.servers import LOOPBACK, Postgres, Redis, Stack, temp_workdir
+from core.settings import DEFAULT_CHECKPOINT, REPO_ROOT
 
 FINAL = {"succeeded", "failed", "canceled"}
 

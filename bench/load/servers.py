@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from backend.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 LOOPBACK = "127.0.0.1"
 

@@ -41,9 +41,9 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from backend.settings import DEFAULT_CHECKPOINT
 from bench.load.__main__ import data_dir, stack_env, unique_face_jpegs
 from bench.load.servers import Postgres, Redis, Stack, temp_workdir, wait_until
+from core.settings import DEFAULT_CHECKPOINT
 
 FINAL = {"succeeded", "failed", "canceled"}
 SCENARIOS = ("worker-kill", "redis-restart", "postgres-restart", "api-restart")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import backend.db
+import core.db
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -37,16 +37,16 @@ def upgrade() -> None:
         sa.Column("reused_from", sa.String(length=32), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("worker", sa.String(length=255), nullable=True),
-        sa.Column("heartbeat_at", backend.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("enqueued_at", backend.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("enqueued_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("error_code", sa.String(length=32), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("error_details", sa.JSON(), nullable=True),
-        sa.Column("created_at", backend.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("started_at", backend.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", backend.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", backend.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["reused_from"], ["jobs.id"], name=op.f("fk_jobs_reused_from_jobs"), ondelete="SET NULL"
         ),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import backend.db
+import core.db
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -25,9 +25,9 @@ def upgrade() -> None:
         sa.Column("job_id", sa.String(length=32), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("created_by", sa.String(length=32), nullable=True),
-        sa.Column("created_at", backend.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", backend.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", backend.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name=op.f("fk_job_shares_job_id_jobs"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["created_by"], ["users.id"], name=op.f("fk_job_shares_created_by_users"), ondelete="SET NULL"

@@ -13,8 +13,8 @@ import av
 import numpy as np
 from PIL import Image
 
-from backend.db import utcnow
-from backend.jobs.models import Job, JobState, new_job_id
+from core.db import utcnow
+from core.jobs.models import Job, JobState, new_job_id
 from ml.contracts import (
     Aggregation,
     AnalysisResult,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
-from backend.settings import Settings
+from core.settings import Settings
 from tests.conftest import make_settings
 
 

@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, values
 from prometheus_client.parser import text_string_to_metric_families
 
-from backend.db import utcnow
-from backend.jobs.models import JobState
-from backend.metrics import JobMetrics
-from backend.settings import Settings
+from core.db import utcnow
+from core.jobs.models import JobState
+from core.settings import Settings
 from tests.backend.factories import make_job, make_result, png_bytes
 from tests.backend.health.factories import write_beat
 from tests.conftest import api_client, make_settings
+from worker.metrics import JobMetrics
 
 TOKEN = "metrics-test-token"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -164,7 +164,7 @@ def test_the_start_script_names_and_wipes_the_multiprocess_folder_before_anythin
     import subprocess
     import sys
 
-    from backend.settings import REPO_ROOT
+    from core.settings import REPO_ROOT
 
     script = (REPO_ROOT / "scripts" / "run").read_text()
     block = re.search(r"^PROMETHEUS_MULTIPROC_DIR=.*?^rm -rf .*?$", script, re.MULTILINE | re.DOTALL)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from backend.errors import ApiErrorCode
-from backend.settings import REPO_ROOT
+from core.errors import ApiErrorCode
+from core.settings import REPO_ROOT
 from ml.contracts import Aggregation, ArtifactKind, ErrorCode, Label, LowConfidenceReason
 from tests.backend.factories import make_job, make_result
 from tests.conftest import grant_job_token

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.jobs.storage import Storage
-from backend.settings import REPO_ROOT
+from core.jobs.storage import Storage
+from core.settings import REPO_ROOT
 from tests.backend.factories import mp4_bytes
 from tests.conftest import api_client, make_settings
 from worker.runner import JobRunner

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from backend.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.conftest import IN_CI
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"

@@ -20,7 +20,7 @@ import pytest
 from alembic import command
 from PIL import Image
 
-from backend.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.conftest import IN_CI, TEST_SECRET, WorkerProcess, alembic_config, data_dir, make_settings
 from tests.servers import require_binary, serve_api, serve_nginx
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.conftest import IN_CI, standalone_api_settings
 from tests.servers import require_binary, serve_api, serve_nginx
 

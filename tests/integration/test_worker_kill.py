@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from backend.jobs.models import Job
+from core.jobs.models import Job
 from tests.conftest import WorkerProcess, api_client, make_settings, wait_for
 from tests.worker.support import face_video, job, started, submit, wait_final
 

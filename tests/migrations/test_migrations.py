@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-import backend.jobs.models  # noqa: F401  (registers the tables)
-from backend.db import Base
+import core.jobs.models  # noqa: F401  (registers the tables)
+from core.db import Base
 from tests.conftest import alembic_config
 
 

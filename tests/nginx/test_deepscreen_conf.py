@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from backend.main import create_app
-from backend.settings import Settings
+from core.settings import Settings
 from tests.backend.factories import png_bytes
 from tests.conftest import standalone_api_settings
 from tests.openapi import schema_errors

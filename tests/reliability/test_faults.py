@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from backend.jobs.models import Job
-from backend.settings import Settings
 from bench.load.servers import Redis
+from core.jobs.models import Job
+from core.settings import Settings
 from tests.backend.factories import png_bytes
 from tests.conftest import api_client, broker_messages, make_settings, wait_for
 from tests.servers import require_binary, serve_api
@@ -30,7 +30,7 @@ BOUNDARY = "fault-boundary"
 
 
 def job_rows(settings: Settings) -> int:
-    from backend.db import Database
+    from core.db import Database
 
     database = Database(settings.database_url)
     try:

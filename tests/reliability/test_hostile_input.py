@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from backend.jobs.models import Job
 from backend.main import create_app
-from backend.settings import Settings
+from core.jobs.models import Job
+from core.settings import Settings
 from tests.conftest import WorkerProcess, api_client, make_settings, standalone_api_settings, wait_for
 from tests.reliability.corpus import CORPUS, Hostile, body_of
 from tests.worker.support import started

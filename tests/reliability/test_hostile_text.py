@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.settings import Settings
+from core.settings import Settings
 from tests.conftest import api_client, empty_database, make_settings
 from tests.reliability.corpus import BOUNDARY, CORPUS, TEXT_CASES, multipart
 

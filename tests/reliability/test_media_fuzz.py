@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from ml.contracts import AnalysisError, ErrorCode, MediaLimits
 from ml.media import probe
 from tests.reliability.corpus import mp4_unknown_codec

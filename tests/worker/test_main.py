@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 
 def test_worker_refuses_to_start_without_a_checkpoint(tmp_path: Path) -> None:

@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from backend.db import utcnow
-from backend.jobs.models import Job, JobState
-from backend.queue import MAINTENANCE_QUEUE, RETENTION_TASK
-from backend.settings import REPO_ROOT
+from core.db import utcnow
+from core.jobs.models import Job, JobState
+from core.queue import ANALYZE_TASK, MAINTENANCE_QUEUE, RETENTION_TASK
+from core.settings import REPO_ROOT
 from tests.backend.factories import make_job, png_bytes
 from tests.conftest import WorkerProcess, api_client, make_settings, wait_for
 from tests.servers import free_port
@@ -113,6 +113,15 @@ def test_metrics_health_retention_and_logs_with_a_real_worker(
         assert dict(info[0])["sha256"] == model["sha256"]
         assert value(after, "deepscreen_http_requests_total", method="POST", route="/api/jobs", status="202") >= 2
         assert value(after, "deepscreen_queue_depth", queue="images") == 0
+        # Every task run is counted and timed by task and outcome (worker.operations' signal handlers).
+        assert moved(after, before, "deepscreen_task_runs_total", task=ANALYZE_TASK, outcome="succeeded") == 2
+        assert moved(after, before, "deepscreen_task_duration_seconds_count",
+                      task=ANALYZE_TASK, outcome="succeeded") == 2
+        analysis_seconds = moved(after, before, "deepscreen_task_duration_seconds_sum",
+                                 task=ANALYZE_TASK, outcome="succeeded")
+        processing_seconds = moved(after, before, "deepscreen_job_processing_seconds_sum", kind="image",
+                                   state="succeeded")
+        assert analysis_seconds >= processing_seconds * 0.9, "a task run lasts at least its job's processing"
         # The worker's own metrics server (WORKER_METRICS_PORT) serves the same worker samples.
         served = parse(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text)
         assert value(served, "deepscreen_jobs_succeeded_total", kind="image") == value(
@@ -146,6 +155,10 @@ def test_metrics_health_retention_and_logs_with_a_real_worker(
                 return session.get(Job, expired.id) is None
 
         wait_for(expired_gone, timeout=60, what="the retention task to delete the expired job")
+        # Counted once the task returns (task_postrun), just after the row is gone.
+        wait_for(lambda: value(scrape(api), "deepscreen_task_runs_total", task=RETENTION_TASK, outcome="succeeded"),
+                 timeout=10, what="the retention task's run to be counted")
+        assert value(scrape(api), "deepscreen_task_runs_total", task=RETENTION_TASK, outcome="succeeded") == 1
         assert not (settings.storage_dir / "artifacts" / expired.id).exists()
         assert not (settings.storage_dir / "uploads" / "expired.png").exists()
         assert job(api, face_id)["state"] == "succeeded"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.db import utcnow
-from backend.jobs.models import JobState
-from backend.queue import MAINTENANCE_QUEUE, REAP_TASK
+from core.db import utcnow
+from core.jobs.models import JobState
+from core.queue import MAINTENANCE_QUEUE, REAP_TASK
 from ml.model import file_sha256
 from tests.backend.factories import make_job, png_bytes
 from tests.conftest import WorkerProcess, api_client, grant_job_token, make_settings, wait_for

@@ -14,8 +14,10 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import create_engine, text
 
+from core.queue import ANALYZE_TASK
 from tests.conftest import POSTGRES_URL, WorkerProcess, api_client, make_settings, wait_for
 from tests.worker.support import face_photo, started, submit, wait_final
+from worker.metrics import multiprocess_exposition
 
 
 @pytest.fixture
@@ -66,3 +68,7 @@ def test_a_transient_database_error_is_retried_by_celery_once_per_retry(
     assert retries >= 1
     assert received == 1 + retries, f"one delivery per retry, no extra message: {received} for {retries} retries"
     assert "nothing to do" not in final_log, "no duplicate delivery"
+    # The one instrumented task path counted each run by its outcome (the pool process's sample files).
+    runs = multiprocess_exposition(make_settings(env).metrics_dir)
+    assert runs.get_sample_value("deepscreen_task_runs_total", {"task": ANALYZE_TASK, "outcome": "retried"}) == retries
+    assert runs.get_sample_value("deepscreen_task_runs_total", {"task": ANALYZE_TASK, "outcome": "succeeded"}) == 1

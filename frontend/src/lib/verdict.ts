@@ -107,7 +107,7 @@ export const LABEL_TONE: Record<Label, "positive" | "neutral" | "negative"> = {
 };
 
 // The pipeline's notes that restate a low-confidence reason (ml/aggregate.py), and the API's
-// reuse note (backend/jobs/service.py): the page says each of these once, in its own words.
+// reuse note (core/jobs/service.py): the page says each of these once, in its own words.
 const RESTATED: RegExp[] = [/^No face was found/, /^No person was seen in at least/, /^Face scores of track/, /^Result reused from job/];
 
 /** The result's notes that add something to what the verdict card already says. */

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
-from backend.settings import Settings
+from core.settings import Settings
 from tests.backend.factories import png_bytes
 from tests.conftest import make_settings
 

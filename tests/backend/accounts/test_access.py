@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from backend.accounts.security import issue_access_token
-from backend.db import utcnow
-from backend.jobs.models import Job, JobState
+from core.accounts.security import issue_access_token
+from core.db import utcnow
+from core.jobs.models import Job, JobState
 from tests.backend.accounts.conftest import Account, actor, register, settings_of, upload
 from tests.backend.factories import make_result
 from tests.backend.health.factories import write_beat
@@ -72,7 +72,7 @@ def intruders(app: FastAPI, job: OwnedJob) -> dict[str, tuple[TestClient, dict[s
     assert job.owner.client.delete(f"/api/account/keys/{key['id']}", headers=job.owner.bearer).status_code == 204
 
     with app.state.database.session() as session:
-        from backend.accounts.models import AuthSession
+        from core.accounts.models import AuthSession
 
         live = session.query(AuthSession).filter_by(revoked_at=None).first()
         user_id, session_id = live.user_id, live.id

@@ -9,10 +9,10 @@ import pytest
 from fastapi import FastAPI
 
 from backend.accounts import __main__ as cli
-from backend.accounts import service
-from backend.accounts.models import AuthSession, UploadQuota
-from backend.db import utcnow
-from backend.settings import get_settings
+from core.accounts import service
+from core.accounts.models import AuthSession, UploadQuota
+from core.db import utcnow
+from core.settings import get_settings
 from tests.backend.accounts.conftest import PASSWORD, actor, register
 
 

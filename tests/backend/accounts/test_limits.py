@@ -64,7 +64,7 @@ def test_free_tier_has_a_smaller_size_limit_than_pro(accounts_env: dict[str, str
         assert too_big.status_code == 413
         assert too_big.json()["error"]["details"]["max_upload_bytes"] == 500
         with application.state.database.session() as session:
-            from backend.accounts.models import User
+            from core.accounts.models import User
 
             session.query(User).filter_by(email="alice@example.com").update({"tier": "pro"})
         assert upload(actor(application), data=big, headers=alice.bearer).status_code == 202
@@ -78,7 +78,7 @@ def test_the_auth_config_states_the_callers_limits_before_any_sign_in(accounts_e
         anonymous = actor(application).get("/api/auth/config").json()["limits"]
         alice = register(application, "alice@example.com")
         with application.state.database.session() as session:
-            from backend.accounts.models import User
+            from core.accounts.models import User
 
             session.query(User).filter_by(email="alice@example.com").update({"tier": "pro"})
         signed_in = actor(application).get("/api/auth/config", headers=alice.bearer).json()["limits"]

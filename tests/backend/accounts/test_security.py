@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from backend.accounts import deps
-from backend.accounts.network import address_key, client_address
-from backend.accounts.passwords import PasswordHasher, common_passwords, password_problem
-from backend.accounts.security import InvalidToken, decode_access_token, issue_access_token, new_job_token, sha256_hex
-from backend.db import utcnow
 from backend.main import create_app
-from backend.settings import REPO_ROOT, Settings
+from core.accounts.network import address_key, client_address
+from core.accounts.passwords import PasswordHasher, common_passwords, password_problem
+from core.accounts.security import InvalidToken, decode_access_token, issue_access_token, new_job_token, sha256_hex
+from core.db import utcnow
+from core.settings import REPO_ROOT, Settings
 from tests.backend.accounts.conftest import PASSWORD, actor, register
 from tests.servers import free_port
 
@@ -204,7 +204,7 @@ def test_anonymous_limits_count_ipv6_clients_by_their_64_prefix() -> None:
 def test_raising_the_argon2_cost_rehashes_at_the_next_sign_in(accounts_env: dict[str, str]) -> None:
     from fastapi.testclient import TestClient
 
-    from backend.accounts.models import User
+    from core.accounts.models import User
     from tests.conftest import make_settings
 
     first = create_app(make_settings(accounts_env))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from backend.health.workers import WorkerBeat, WorkerRegistry
+from core.workers import WorkerBeat, WorkerRegistry
 
 
 def write_beat(storage_root: Path, *, age: float = 0.0, worker: str = "w1@test:100", **overrides: object) -> WorkerBeat:

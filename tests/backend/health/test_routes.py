@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
-from backend.settings import Settings
+from core.settings import Settings
 from tests.backend.health.factories import write_beat
 from tests.conftest import make_settings
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from backend.jobs.models import Job, JobState
-from backend.settings import Settings
+from core.jobs.models import Job, JobState
+from core.settings import Settings
 from tests.backend.factories import make_result, png_bytes
 from tests.backend.health.factories import write_beat
 from tests.conftest import api_client

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.accounts.security import new_job_token
-from backend.jobs.models import Job, JobState
-from backend.settings import Settings
+from core.accounts.security import new_job_token
+from core.jobs.models import Job, JobState
+from core.settings import Settings
 from ml.contracts import Artifact, ArtifactKind
 from tests.backend.factories import jpeg_bytes, make_job, make_result, mp4_bytes, png_bytes
 from tests.backend.health.factories import write_beat

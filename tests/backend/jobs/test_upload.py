@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 
-from backend.errors import BadRequest, PayloadTooLarge
-from backend.jobs.storage import Storage
 from backend.jobs.upload import receive_upload
 from backend.main import create_app
-from backend.settings import Settings
+from core.errors import BadRequest, PayloadTooLarge
+from core.jobs.storage import Storage
+from core.settings import Settings
 from tests.backend.factories import mp4_bytes, png_bytes, png_header_only
 from tests.conftest import make_settings
 

@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from backend.accounts.security import new_job_token
-from backend.db import Database
-from backend.jobs import service
-from backend.jobs.models import JobState
-from backend.live import publisher, stream
-from backend.live.schemas import JobEvent
-from backend.settings import Settings
+from backend.live import stream
+from core.accounts.security import new_job_token
+from core.db import Database
+from core.jobs import service
+from core.jobs.models import JobState
+from core.live import publisher
+from core.live.schemas import JobEvent
+from core.settings import Settings
 from ml.contracts import AnalysisResult, ErrorCode, Stage
 from tests.backend.factories import make_job, make_result
 from tests.conftest import make_settings
@@ -208,3 +209,56 @@ def test_another_jobs_events_never_reach_a_stream(
         run_job(database, watched, [], pause=0.1)
         assert listener.ended.wait(10)
     assert {event["job_id"] for event in listener.events} == {watched}
+
+
+def subscribed_connections(redis_url: str) -> int:
+    """Redis clients subscribed to anything, in this test's database (CLIENT LIST)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        db = client.connection_pool.connection_kwargs.get("db", 0)
+        return sum(1 for c in client.client_list()
+                   if int(c["db"]) == int(db) and (int(c.get("sub", 0)) or int(c.get("psub", 0))))
+    finally:
+        client.close()
+
+
+@pytest.mark.redis
+def test_one_redis_connection_serves_every_open_stream_of_an_api_process(
+    env: dict[str, str], database: Database, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pub/sub subscriber per API process fans events out to its streams (not one connection per stream)."""
+    monkeypatch.setattr(stream, "RECHECK_SECONDS", 30.0)  # what arrives sooner came through Redis
+    settings = make_settings({**env, "REDIS_URL": redis_url})
+    publisher.configure(redis_url)
+    jobs = [insert_job(database) for _ in range(3)]
+    with serve(settings) as base_url:
+        listeners = [Listener(base_url, job_id) for job_id in jobs for _ in range(2)]  # 6 streams, 3 jobs
+        for listener in listeners:
+            listener.wait_for(lambda events: len(events) >= 1)
+        assert subscribed_connections(redis_url) == 1
+        started = time.monotonic()
+        for job_id in jobs:
+            run_job(database, job_id, STEPS[:2], pause=0.1)
+        for listener in listeners:
+            assert listener.ended.wait(10), "the final event must end the stream at once"
+
+    expected = [("queued", None)] + [("running", stage.value) for stage, _ in STEPS[:2]] + [("succeeded", "detecting")]
+    for job_id, listener in zip([j for j in jobs for _ in range(2)], listeners, strict=True):
+        assert {event["job_id"] for event in listener.events} == {job_id}
+        assert [(event["state"], event["stage"]) for event in listener.events] == expected
+        assert listener.arrived[-1] - started < 10.0
+    assert subscribed_connections(redis_url) == 0, "the subscriber closes with its API process"
+
+
+def test_with_redis_unreachable_streams_follow_the_row(env: dict[str, str], database: Database) -> None:
+    """The feed never connects: every stream polls its row, and the API still starts at once."""
+    settings = make_settings({**env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "REAPER_MODE": "off"})
+    job_id = insert_job(database)
+    with serve(settings) as base_url:
+        listener = Listener(base_url, job_id)
+        listener.wait_for(lambda events: len(events) >= 1)
+        run_job(database, job_id, STEPS[:1], pause=2 * stream.POLL_SECONDS)
+        assert listener.ended.wait(10)
+    assert [event["state"] for event in listener.events][-1] == "succeeded"

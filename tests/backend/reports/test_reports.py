@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.db import utcnow
-from backend.jobs.models import JobState
 from backend.reports.__main__ import main as report_cli
-from backend.reports.builder import build_report, verdict_text, write_report
-from backend.reports.signing import ReportSigner, VerificationOutcome, canonical_json, report_signer
-from backend.settings import Settings
+from core.db import utcnow
+from core.jobs.models import JobState
+from core.reports.builder import build_report, verdict_text, write_report
+from core.reports.signing import ReportSigner, VerificationOutcome, canonical_json, report_signer
+from core.settings import Settings
 from ml.contracts import Label
 from tests.backend.factories import make_job, make_result, png_bytes
 from tests.backend.health.factories import write_beat
@@ -132,7 +132,7 @@ def test_the_cli_verifies_with_the_servers_or_a_published_key(
     broken.write_text("{not json")
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("REPORT_SIGNING_KEY", "")
-    from backend.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     try:
@@ -156,7 +156,7 @@ def test_a_reused_result_gets_a_report_naming_the_new_job(client: TestClient, se
     data = png_bytes(color=(7, 7, 7))
     first = client.post("/api/jobs", files={"file": ("a.png", data)}).json()["id"]
     with client.app.state.database.session() as session:  # type: ignore[attr-defined]
-        from backend.jobs.models import Job
+        from core.jobs.models import Job
 
         job = session.get(Job, first)
         job.state, job.result = JobState.succeeded, make_result(score=0.2).model_dump(mode="json")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.settings import Settings
+from core.settings import Settings
 from tests.backend.factories import png_bytes
 from tests.conftest import api_client, make_settings
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from backend.db import utcnow
-from backend.jobs.models import Job, JobState
-from backend.queue import MAINTENANCE_QUEUE, RETENTION_TASK, create_celery
+from core.db import utcnow
+from core.jobs.models import Job, JobState
+from core.queue import MAINTENANCE_QUEUE, RETENTION_TASK, create_celery
 from tests.backend.factories import make_job
 from tests.conftest import api_client, make_settings, wait_for
 

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from backend.db import utcnow
-from backend.jobs.models import JobState
-from backend.settings import Settings
-from backend.shares.models import JobShare
+from core.db import utcnow
+from core.jobs.models import JobState
+from core.settings import Settings
+from core.shares.models import JobShare
 from ml.contracts import Artifact, ArtifactKind
 from tests.backend.factories import make_job, make_result, png_bytes
 from tests.conftest import api_client, grant_job_token, make_settings

@@ -1,0 +1,1 @@
+"""Jobs: an uploaded file, its analysis state, and its result and artifacts."""

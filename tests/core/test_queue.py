@@ -1,0 +1,28 @@
+"""Messages reach exactly the queue they are sent to, on both brokers, once a worker has declared
+every queue (the broker then knows all bindings)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.queue import IMAGE_QUEUE, VIDEO_QUEUE, JobQueue, create_celery
+from tests.conftest import broker_messages, make_settings
+
+
+@pytest.mark.parametrize("broker", ["embedded", pytest.param("redis", marks=pytest.mark.redis)])
+def test_each_message_lands_in_its_own_queue(
+    broker: str, env: dict[str, str], request: pytest.FixtureRequest
+) -> None:
+    if broker == "redis":
+        env = {**env, "REDIS_URL": request.getfixturevalue("redis_url")}
+    celery = create_celery(make_settings(env))
+    queue = JobQueue(celery)
+    with celery.connection_for_write() as connection:
+        for declared in celery.amqp.queues.values():
+            declared.bind(connection.default_channel).declare()
+
+    queue.send_analyze("image-job", IMAGE_QUEUE)
+    queue.send_analyze("video-job", VIDEO_QUEUE)
+
+    assert sorted(broker_messages(celery)) == [("image-job", IMAGE_QUEUE), ("video-job", VIDEO_QUEUE)]
+    queue.close()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.conftest import TEST_SECRET
 from tests.deploy.test_compose import WORKER_SERVICES, compose, image_healthcheck
 

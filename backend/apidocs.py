@@ -15,6 +15,8 @@ from importlib import resources
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from backend.deps import UnitOfWorkRoute
+
 DOCS_PATH = "/api/docs"
 OPENAPI_PATH = "/api/openapi.json"
 _ASSETS = resources.files("fastapi_swagger.resources")
@@ -50,7 +52,7 @@ _PAGE = f"""<!doctype html>
 """
 _CACHE = {"Cache-Control": "public, max-age=86400"}
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 
 @router.get(DOCS_PATH)

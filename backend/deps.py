@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from backend.live.feed import EventFeed
@@ -25,9 +28,45 @@ def get_database(request: Request) -> Database:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request: committed when the route returns, rolled back when it raises."""
+    """One session per request: committed when the route returns (by `UnitOfWorkRoute`, on the
+    route's own thread), rolled back when it raises; this exit commits what is left (async routes)."""
     with get_database(request).session() as session:
         yield session
+
+
+class UnitOfWorkRoute(APIRoute):
+    """Every router's route class: a sync route's session is committed on the route's own thread,
+    as soon as the route returns, before FastAPI validates the response.
+
+    FastAPI validates a sync route's response on another pool thread and only then exits the
+    session dependency. A route that wrote (the upload counter, a cancel) held its write lock
+    across that hop: once every pool thread waited for that lock, nothing could validate a
+    response, and a crowd of uploads or cancels deadlocked (tests/reliability/test_load_regressions.py).
+    Committing here ends every unit of work, reads included, before the hop: one place, no route
+    commits by hand.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _committing(endpoint), **kwargs)
+
+
+def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    plain_sync = inspect.isfunction(endpoint) and not (
+        inspect.iscoroutinefunction(endpoint) or inspect.isgeneratorfunction(endpoint)
+        or inspect.isasyncgenfunction(endpoint)
+    )
+    if not plain_sync:
+        return endpoint
+
+    @functools.wraps(endpoint)  # FastAPI reads the signature and annotations through __wrapped__
+    def run_and_commit(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session):
+                value.commit()
+        return result
+
+    return run_and_commit
 
 
 def get_storage(request: Request) -> Storage:

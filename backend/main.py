@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from backend.accounts.deps import limit_requests
-from backend.accounts.ratelimit import RateLimiter
+from backend.accounts.ratelimit import rate_limiter as create_rate_limiter
 from backend.accounts.routes import router as accounts_router
 from backend.apidocs import OPENAPI_PATH
 from backend.apidocs import router as docs_router
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     storage = Storage(settings.storage_dir)
     job_queue = JobQueue(create_celery(settings))
     metrics = Metrics(database, settings, storage.root)
-    rate_limiter = RateLimiter(settings.REDIS_URL)
+    rate_limiter = create_rate_limiter(settings)
     feed = event_feed(settings)
 
     @asynccontextmanager

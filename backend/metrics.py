@@ -33,13 +33,13 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core import workers
 from core.db import Database, utcnow
 from core.jobs import repository
 from core.jobs.models import JobState
 from core.queue import queue_for_kind
 from core.retention.quota import usage
 from core.settings import Settings
-from core.workers import WorkerRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Metrics:
         )
         self.gauges: list[Collector] = [
             _JobStateCollector(database),
-            _WorkerCollector(WorkerRegistry(storage_root), settings.STALE_AFTER_SECONDS),
+            _WorkerCollector(database, settings.STALE_AFTER_SECONDS),
             _StorageCollector(storage_root, settings),
         ]
 
@@ -136,13 +136,15 @@ class _JobStateCollector(Collector):
 
 
 class _WorkerCollector(Collector):
-    def __init__(self, registry: WorkerRegistry, stale_after: float) -> None:
-        self.registry = registry
+    def __init__(self, database: Database, stale_after: float) -> None:
+        self.database = database
         self.stale_after = stale_after
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        beats = self.registry.live(stale_after=self.stale_after)
-        workers = GaugeMetricFamily(
+        with self.database.session() as session:
+            beats = workers.live(session, stale_after=self.stale_after)
+            latest = max((b.beat_at for b in workers.all_beats(session)), default=None)
+        live_count = GaugeMetricFamily(
             "deepscreen_workers", "Worker processes with a loaded model and a recent heartbeat.", value=len(beats)
         )
         consumers = GaugeMetricFamily(
@@ -171,9 +173,9 @@ class _WorkerCollector(Collector):
                     gpu.add_metric([beat.worker, beat.device, kind], value)
         heartbeat_age = GaugeMetricFamily(
             "deepscreen_worker_heartbeat_age_seconds", "Seconds since the most recent worker heartbeat (any worker).",
-            value=min((time.time() - b.beat_at for b in self.registry.all()), default=math.inf),
+            value=math.inf if latest is None else time.time() - latest,
         )
-        yield from (workers, consumers, model, gpu, heartbeat_age)
+        yield from (live_count, consumers, model, gpu, heartbeat_age)
 
 
 class _StorageCollector(Collector):

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -55,6 +57,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def upsert(session: Session, model: type[Base]) -> Any:
+    """`INSERT ... ON CONFLICT` for the session's database: PostgreSQL's and SQLite's `insert`
+    constructs share `on_conflict_do_nothing` / `on_conflict_do_update`, but SQLAlchemy's generic
+    `insert` has neither. The one place a repository picks the dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(model)
+    return sqlite_insert(model)
 
 
 def utcnow() -> datetime:

@@ -20,12 +20,16 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from celery import Celery
 from kombu import Exchange, Queue
 
 from core.logs import request_id_var
 from core.settings import ReaperMode, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +90,121 @@ def create_celery(settings: Settings) -> Celery:
     return app
 
 
+class BrokerBacklog(Protocol):
+    """What the reaper asks of the broker, one implementation per broker kind (`broker_backlog`)."""
+
+    def waiting_job_ids(self) -> set[str] | None:
+        """Jobs whose analysis message the broker still holds (waiting, or delivered and not yet
+        acknowledged); None for a broker this cannot read (the reaper then re-sends as before)."""
+
+    def purge_delivered(self) -> int:
+        """Delete delivered messages the broker would keep for ever; returns how many."""
+
+    def close(self) -> None: ...
+
+
+def broker_backlog(broker_url: str) -> BrokerBacklog:
+    """The backlog reader for this broker URL, chosen once per `JobQueue`."""
+    if broker_url.startswith(("redis://", "rediss://")):
+        return RedisBacklog(broker_url)
+    if broker_url.startswith("sqla+"):
+        return EmbeddedBacklog(broker_url)
+    return UnknownBacklog()
+
+
+class RedisBacklog:
+    """Redis: the two job queues (lists) and kombu's `unacked` hash; acknowledged messages are deleted."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def waiting_job_ids(self) -> set[str] | None:
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=5)
+        try:
+            raw = [m for name in (IMAGE_QUEUE, VIDEO_QUEUE) for m in client.lrange(name, 0, -1)]
+            raw += [json.dumps(json.loads(v)[0]).encode() for v in client.hvals("unacked")]
+        finally:
+            client.close()
+        return set(_job_ids(raw))
+
+    def purge_delivered(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+class EmbeddedBacklog:
+    """kombu's SQLAlchemy transport (the embedded default): every row of the two queues, delivered
+    (invisible) ones included, which the reaper purges after reading, so a message delivered a
+    moment ago is not taken for lost."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """One small engine on the database file kombu writes, made on first use."""
+        if self._engine is None:
+            from sqlalchemy import create_engine
+
+            self._engine = create_engine(self.url.removeprefix("sqla+"), connect_args={"timeout": 30})
+        return self._engine
+
+    def _has_messages_table(self) -> bool:
+        from sqlalchemy import inspect
+
+        return inspect(self.engine).has_table("kombu_message")
+
+    def waiting_job_ids(self) -> set[str] | None:
+        from sqlalchemy import text
+
+        if not self._has_messages_table():
+            return set()  # nothing was ever sent through this broker
+        query = text(
+            "SELECT m.payload FROM kombu_message m JOIN kombu_queue q ON m.queue_id = q.id"
+            " WHERE q.name IN (:images, :videos)"
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query, {"images": IMAGE_QUEUE, "videos": VIDEO_QUEUE}).scalars().all()
+        return set(_job_ids(row.encode() if isinstance(row, str) else row for row in rows))
+
+    def purge_delivered(self) -> int:
+        """kombu's SQLAlchemy transport marks a delivered message invisible and keeps it for ever
+        (0.16 -> 1.45 MB over 210 jobs), never delivering it again: dead weight."""
+        from sqlalchemy import text
+
+        if not self._has_messages_table():
+            return 0
+        with self.engine.begin() as connection:
+            return connection.execute(text("DELETE FROM kombu_message WHERE NOT visible")).rowcount or 0
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+class UnknownBacklog:
+    def waiting_job_ids(self) -> set[str] | None:
+        return None
+
+    def purge_delivered(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
 class JobQueue:
     """Sends analysis tasks; called only after the job row is committed (see `db.run_after_commit`)."""
 
     def __init__(self, celery: Celery) -> None:
         self.celery = celery
+        self.backlog = broker_backlog(celery.conf.broker_url or "")
 
     def send_analyze(self, job_id: str, queue: str) -> None:
         self.celery.send_task(
@@ -99,69 +213,21 @@ class JobQueue:
         logger.info("job sent to queue", extra={"job_id": job_id, "queue": queue})
 
     def waiting_job_ids(self) -> set[str] | None:
-        """Jobs whose analysis message the broker still holds: waiting in a queue, or delivered and not
-        yet acknowledged (Redis' unacked hash; the embedded broker's invisible rows, which the reaper
-        purges after this read, so a message delivered a moment ago is not taken for lost). None for a
-        broker this cannot read (the reaper then re-sends as before).
+        """Jobs whose analysis message the broker still holds (`BrokerBacklog`).
 
         The reaper re-sends a queued job only when its message is not here: re-sending every job
         queued longer than QUEUED_RESEND_AFTER_SECONDS turned a 100-job backlog into 682 duplicates
         and a 529 s wait for the next upload on an idle system (issue 13). A full read of the
         queues is one LRANGE per queue (Redis) or one SELECT (the embedded broker) per reaper pass.
         """
-        url = self.celery.conf.broker_url or ""
-        if url.startswith(("redis://", "rediss://")):
-            import redis
-
-            client = redis.Redis.from_url(url, socket_timeout=5)
-            try:
-                raw = [m for name in (IMAGE_QUEUE, VIDEO_QUEUE) for m in client.lrange(name, 0, -1)]
-                raw += [json.dumps(json.loads(v)[0]).encode() for v in client.hvals("unacked")]
-            finally:
-                client.close()
-            return set(_job_ids(raw))
-        if url.startswith("sqla+"):
-            from sqlalchemy import inspect, text
-
-            if not inspect(_broker_engine(url)).has_table("kombu_message"):
-                return set()  # nothing was ever sent through this broker
-            query = text(
-                "SELECT m.payload FROM kombu_message m JOIN kombu_queue q ON m.queue_id = q.id"
-                " WHERE q.name IN (:images, :videos)"
-            )
-            with _broker_engine(url).connect() as connection:
-                rows = connection.execute(query, {"images": IMAGE_QUEUE, "videos": VIDEO_QUEUE}).scalars().all()
-            return set(_job_ids(row.encode() if isinstance(row, str) else row for row in rows))
-        return None
+        return self.backlog.waiting_job_ids()
 
     def purge_delivered(self) -> int:
-        """Delete the messages kombu's SQLAlchemy transport has delivered: it marks them invisible and
-        keeps them for ever (0.16 -> 1.45 MB over 210 jobs), and never delivers them again, so they
-        are dead weight. No-op on other brokers, which delete what is acknowledged."""
-        url = self.celery.conf.broker_url or ""
-        if not url.startswith("sqla+"):
-            return 0
-        from sqlalchemy import inspect, text
-
-        if not inspect(_broker_engine(url)).has_table("kombu_message"):
-            return 0
-        with _broker_engine(url).begin() as connection:
-            return connection.execute(text("DELETE FROM kombu_message WHERE NOT visible")).rowcount or 0
+        return self.backlog.purge_delivered()
 
     def close(self) -> None:
+        self.backlog.close()
         self.celery.close()
-
-
-_broker_engines: dict[str, object] = {}
-
-
-def _broker_engine(url: str):  # noqa: ANN202 - an SQLAlchemy Engine, imported lazily
-    """One small engine per embedded-broker URL (the same database file kombu writes)."""
-    from sqlalchemy import create_engine
-
-    if url not in _broker_engines:
-        _broker_engines[url] = create_engine(url.removeprefix("sqla+"), connect_args={"timeout": 30})
-    return _broker_engines[url]
 
 
 def _job_ids(messages: Iterable[bytes]) -> Iterable[str]:

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 import core.jobs.models  # noqa: F401  (registers the tables on Base.metadata)
+import core.workers  # noqa: F401  (the worker_beats table)
 from core.db import Base, Database
 from core.settings import get_settings
 

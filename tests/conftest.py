@@ -118,7 +118,9 @@ def empty_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) ->
     url: str = request.getfixturevalue("migrated_postgres_url")
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE jobs, users, auth_sessions, api_keys, upload_quotas, job_shares"))
+        connection.execute(
+            text("TRUNCATE jobs, users, auth_sessions, api_keys, upload_quotas, job_shares, worker_beats")
+        )
     engine.dispose()
     return url
 

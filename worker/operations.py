@@ -28,12 +28,14 @@ from celery.signals import (
 )
 from celery.worker import state as worker_state
 
+from core import workers
+from core.db import Database
 from core.jobs import repository as jobs_repository
 from core.logs import job_id_var, request_id_var
 from core.queue import ANALYZE_TASK, REQUEST_ID_HEADER
 from core.retention import service as retention
 from core.settings import get_settings
-from core.workers import WorkerBeat, WorkerRegistry
+from core.workers import WorkerBeat
 from worker.metrics import JobMetrics, TaskMetrics, TaskOutcome, multiprocess_exposition
 
 if TYPE_CHECKING:
@@ -114,7 +116,7 @@ def start_heartbeat(runner: JobRunner) -> None:
     """Announce this pool process (loaded model, queues, device) until it exits."""
     global _heartbeat
     pipeline = runner.pipeline
-    _heartbeat = WorkerHeartbeat(WorkerRegistry(runner.storage.root), pipeline, runner.settings.HEARTBEAT_SECONDS)
+    _heartbeat = WorkerHeartbeat(runner.database, pipeline, runner.settings.HEARTBEAT_SECONDS)
     _heartbeat.start()
 
 
@@ -127,9 +129,9 @@ def _stop_heartbeat(**_kwargs: Any) -> None:
 class WorkerHeartbeat:
     """Writes this process's `WorkerBeat` every `interval` seconds from a daemon thread."""
 
-    def __init__(self, registry: WorkerRegistry, pipeline: Pipeline, interval: float) -> None:
+    def __init__(self, database: Database, pipeline: Pipeline, interval: float) -> None:
         info = pipeline.model_info
-        self.registry = registry
+        self.database = database
         self.interval = interval
         self.device = pipeline.device
         self.beat = WorkerBeat(
@@ -150,7 +152,11 @@ class WorkerHeartbeat:
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join(timeout=self.interval + 5)
-        self.registry.remove(self.beat.worker)
+        try:
+            with self.database.session() as session:
+                workers.remove(session, self.beat.worker)
+        except Exception:  # its row goes stale and the retention sweep deletes it
+            logger.warning("worker heartbeat could not be removed", exc_info=True)
 
     def _loop(self) -> None:
         while not self._stopped.wait(self.interval):
@@ -160,8 +166,9 @@ class WorkerHeartbeat:
         self.beat.beat_at = time.time()
         self._gpu_memory()
         try:
-            self.registry.write(self.beat)
-        except OSError:
+            with self.database.session() as session:
+                workers.write(session, self.beat)
+        except Exception:  # a missed beat is tolerated: it counts as live for STALE_AFTER_SECONDS
             logger.warning("worker heartbeat could not be written", exc_info=True)
 
     def _gpu_memory(self) -> None:

@@ -25,7 +25,7 @@ from backend.accounts.schemas import (
     Quota,
     UserPublic,
 )
-from backend.deps import SessionDep, SettingsDep
+from backend.deps import SessionDep, SettingsDep, UnitOfWorkRoute
 from backend.errors import error_responses
 from core.accounts import service
 from core.accounts.models import ApiKey, AuthSession, User
@@ -33,7 +33,7 @@ from core.accounts.security import csrf_token
 from core.errors import NotFound
 from core.settings import AuthMode, Settings
 
-router = APIRouter(prefix="/api", tags=["accounts"])
+router = APIRouter(prefix="/api", tags=["accounts"], route_class=UnitOfWorkRoute)
 
 _AUTH_ERRORS = error_responses({
     401: "Not signed in, or the credentials are invalid, expired or revoked.",

@@ -18,15 +18,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from backend.deps import DatabaseDep, MetricsDep, SettingsDep, StorageDep
+from backend.deps import DatabaseDep, MetricsDep, SettingsDep, StorageDep, UnitOfWorkRoute
+from core import workers
 from core.db import Database
 from core.errors import ApiErrorCode, DomainError
 from core.settings import Settings
-from core.workers import WorkerRegistry
 
 logger = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/health", tags=["health"])
-metrics_router = APIRouter()
+router = APIRouter(prefix="/api/health", tags=["health"], route_class=UnitOfWorkRoute)
+metrics_router = APIRouter(route_class=UnitOfWorkRoute)
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -57,12 +57,20 @@ async def ready(
         checks["redis"] = await to_thread.run_sync(_check_redis, settings.REDIS_URL)
     checks["storage"] = "ok" if storage.root.is_dir() else "missing"
     if settings.READY_REQUIRES_WORKER:
-        beats = WorkerRegistry(storage.root).live(stale_after=settings.STALE_AFTER_SECONDS)
-        checks["workers"] = "ok" if beats else "no_recent_heartbeat"
+        checks["workers"] = await to_thread.run_sync(_check_workers, database, settings.STALE_AFTER_SECONDS)
     if all(value == "ok" for value in checks.values()):
         return Health(status="ok", checks=checks)
     body = Health(status="unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def _check_workers(database: Database, stale_after: float) -> str:
+    try:
+        with database.session() as session:
+            return "ok" if workers.live(session, stale_after=stale_after) else "no_recent_heartbeat"
+    except Exception as exc:  # the beats are rows: with the database down nothing is known of the workers
+        logger.warning("readiness: worker beats unreadable: %s", exc)
+        return "unknown"
 
 
 def _check_database(database: Database) -> str:

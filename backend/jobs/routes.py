@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from backend.accounts.deps import JobCallerDep, UploaderDep, UploadLimitsDep, VisibleJobDep
-from backend.deps import JobQueueDep, MetricsDep, SessionDep, SettingsDep, StorageDep
+from backend.deps import JobQueueDep, MetricsDep, SessionDep, SettingsDep, StorageDep, UnitOfWorkRoute
 from backend.errors import error_responses
 from backend.jobs.schemas import ArtifactFile, ArtifactList, JobCreated, JobError, JobLinks, JobList, JobPublic
 from backend.jobs.upload import declared_size, ensure_min_side, receive_upload
@@ -38,7 +38,7 @@ from ml.contracts import (
 from ml.media import probe
 
 logger = logging.getLogger(__name__)
-router = APIRouter(prefix="/api", tags=["jobs"])
+router = APIRouter(prefix="/api", tags=["jobs"], route_class=UnitOfWorkRoute)
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -192,10 +192,6 @@ def create_job(
         session, media=media, force=force, settings=settings, storage=storage, queue=queue,
         owner_id=caller.user_id, access_token_hash=token_hash,
     )
-    # Commit on this thread: FastAPI validates the response on another pool thread before the
-    # session dependency exits, and waiting for one while holding the upload counter's lock
-    # deadlocked a crowd of uploads (every pool thread waiting for that lock).
-    session.commit()
     metrics.jobs_submitted.labels(job.kind, str(job.reused_from is not None).lower()).inc()
     response.headers["Location"] = f"/api/jobs/{job.id}"
     return JobCreated(
@@ -254,7 +250,6 @@ router.add_api_route(
 def delete_job(visible: VisibleJobDep, session: SessionDep, storage: StorageDep) -> JobPublic | Response:
     """Cancel a queued or running job (200, the canceled job), or delete a finished one with its files (204)."""
     job = service.cancel_or_delete(session, visible.id, storage=storage)
-    session.commit()  # on this thread, before the response is validated on another (see create_job)
     if job is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return to_public(session, job)

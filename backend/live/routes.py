@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends
 from fastapi.sse import EventSourceResponse
 
 from backend.accounts.deps import VisibleJobDep
-from backend.deps import DatabaseDep, EventFeedDep
+from backend.deps import DatabaseDep, EventFeedDep, UnitOfWorkRoute
 from backend.errors import error_responses
 from backend.live.stream import job_events
 from core.live.schemas import JobEvent
 
-router = APIRouter(prefix="/api", tags=["jobs"])
+router = APIRouter(prefix="/api", tags=["jobs"], route_class=UnitOfWorkRoute)
 
 
 def visible_job_id(job: VisibleJobDep) -> str:

@@ -7,13 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from backend.deps import SettingsDep
+from backend.deps import SettingsDep, UnitOfWorkRoute
 from backend.errors import error_responses
 from core.errors import ApiErrorCode, DomainError, PayloadTooLarge
 from core.reports.schemas import PublicKey, ReportVerification
 from core.reports.signing import ALGORITHM, report_signer
 
-router = APIRouter(prefix="/api/reports", tags=["reports"])
+router = APIRouter(prefix="/api/reports", tags=["reports"], route_class=UnitOfWorkRoute)
 
 
 class InvalidReport(DomainError):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Response, status
 from fastapi.responses import FileResponse
 
 from backend.accounts.deps import JobCallerDep, VisibleJobDep
-from backend.deps import SessionDep, StorageDep
+from backend.deps import SessionDep, StorageDep, UnitOfWorkRoute
 from backend.errors import error_responses
 from backend.jobs.routes import artifact_file, artifact_list, view_fields
 from backend.jobs.schemas import ArtifactList, SharedJob, SharedJobLinks
@@ -19,7 +19,7 @@ from core.jobs.storage import REPORT_NAME
 from core.shares import service
 from core.shares.models import JobShare
 
-router = APIRouter(prefix="/api", tags=["shares"])
+router = APIRouter(prefix="/api", tags=["shares"], route_class=UnitOfWorkRoute)
 
 _NO_JOB = error_responses({404: "No such job, or not yours to see."})
 _SHARED = error_responses({404: "No such share link.", 410: "The link expired or was revoked."})
@@ -41,7 +41,6 @@ def create_share(job: VisibleJobDep, body: ShareCreate, session: SessionDep, cal
     share, token = service.create(session, job, expires_in_seconds=body.expires_in_seconds,
                                   created_by=caller.user_id)
     public = _public(share)
-    session.commit()  # on this thread, before the response is validated on another (see create_job)
     return ShareCreated(**public.model_dump(), token=token, url=WEB_PAGE.format(token=token),
                         api_url=f"/api/shared/{token}")
 
@@ -57,7 +56,6 @@ def list_shares(job: VisibleJobDep, session: SessionDep) -> ShareList:
 def revoke_share(job: VisibleJobDep, share_id: str, session: SessionDep) -> Response:
     """Revoke a share link at once: it answers 410 from then on."""
     service.revoke(session, job, share_id)
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

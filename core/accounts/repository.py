@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.accounts.models import ApiKey, AuthSession, UploadQuota, User
+from core.db import upsert
 
 
 def add(session: Session, row: User | AuthSession | ApiKey) -> None:
@@ -80,8 +79,7 @@ def take_upload(session: Session, subject: str, day: date, *, limit: int) -> boo
     one conditional UPDATE takes the slot: PostgreSQL re-checks `used < limit` after waiting for
     a concurrent writer's row lock, and SQLite serialises writers, so the last slot goes once.
     """
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(UploadQuota).values(subject=subject, day=day, used=0).on_conflict_do_nothing())
+    session.execute(upsert(session, UploadQuota).values(subject=subject, day=day, used=0).on_conflict_do_nothing())
     result = session.execute(
         update(UploadQuota)
         .where(UploadQuota.subject == subject, UploadQuota.day == day, UploadQuota.used < limit)

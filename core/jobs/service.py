@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import workers
 from core.db import run_after_commit, run_after_rollback, utcnow
 from core.errors import NotFound, public_message
 from core.jobs import repository
@@ -31,7 +32,6 @@ from core.queue import JobQueue, queue_for_kind
 from core.reports.builder import build_report, write_report
 from core.reports.signing import report_signer
 from core.settings import Settings
-from core.workers import WorkerRegistry
 from ml.contracts import AnalysisResult, ErrorCode, MediaInfo, Stage
 
 logger = logging.getLogger(__name__)
@@ -53,15 +53,14 @@ UNKNOWN_MODEL = "unknown"
 model the worker ran it with (`save_result`)."""
 
 
-def serving_model(storage: Storage, queue: str, stale_after: float) -> str | None:
+def serving_model(session: Session, queue: str, stale_after: float) -> str | None:
     """The SHA-256 of the model every live worker of `queue` serves, from their heartbeats; None
     when no worker is live or they serve different models (a rolling upgrade).
 
     The workers are the one source of model identity: the API never hashes a checkpoint of its
     own, so it cannot reuse an old model's result while the workers already run a new one.
     """
-    models = {beat.model_sha256 for beat in WorkerRegistry(storage.root).live(stale_after=stale_after)
-              if queue in beat.queues}
+    models = {beat.model_sha256 for beat in workers.live(session, stale_after=stale_after) if queue in beat.queues}
     return models.pop() if len(models) == 1 else None
 
 
@@ -81,7 +80,7 @@ def submit(
     uploads never answer, or reveal themselves to, anyone else.
     """
     now = utcnow()
-    model_key = serving_model(storage, queue_for_kind(media.info.kind.value), settings.STALE_AFTER_SECONDS)
+    model_key = serving_model(session, queue_for_kind(media.info.kind.value), settings.STALE_AFTER_SECONDS)
     job = Job(
         id=new_job_id(),
         kind=media.info.kind.value,

@@ -82,7 +82,7 @@ class Storage:
 def remove_stale_files(folder: Path, pattern: str, *, older_than: float, now: float) -> int:
     """Delete the files in `folder` matching `pattern` untouched for `older_than` seconds; returns how many.
 
-    For leftovers of processes that died (partial uploads, heartbeat files): a file that vanishes
+    For leftovers of processes that died (partial uploads): a file that vanishes
     or cannot be read meanwhile is skipped, never an error.
     """
     removed = 0

@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from core import workers
 from core.accounts import service as accounts_service
 from core.db import run_after_commit, utcnow
 from core.jobs.storage import Storage, remove_stale_files
 from core.retention import repository
 from core.settings import Settings
-from core.workers import WorkerRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def sweep(session: Session, *, settings: Settings, storage: Storage, now: dateti
             if job.id not in expired_ids and discard_upload(session, job.id, storage=storage):
                 report.uploads_deleted += 1
     report.orphans_deleted = _delete_orphans(session, storage, time.time())
-    WorkerRegistry(storage.root).prune()
+    workers.prune(session, now=now.timestamp())
     report.account_rows_deleted = accounts_service.prune(session, now=now)
     if report.jobs_deleted or report.uploads_deleted or report.orphans_deleted:
         logger.info(

@@ -3,6 +3,8 @@ tests/test_import_boundaries.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
@@ -93,3 +95,25 @@ def test_api_docs_are_served_from_the_package_without_inline_scripts(client: Tes
     assert old_docs.status_code == 308
     assert old_docs.headers["location"] == "/api/docs"
     assert old_schema.json()["info"]["title"] == "DeepScreen API", "the old schema URL still leads to it"
+
+
+def test_every_route_ends_its_unit_of_work_on_its_own_thread(settings: Settings) -> None:
+    """Each API route is a `UnitOfWorkRoute` (the crowd deadlock's fix, tests/reliability/test_load_regressions.py),
+    so a new router cannot bring back a commit after response validation."""
+    from fastapi.routing import APIRoute
+
+    from backend.deps import UnitOfWorkRoute
+
+    def api_routes(routes: list[Any]) -> list[APIRoute]:
+        # FastAPI keeps included routers as routers (`original_router`), not as copied routes.
+        found: list[APIRoute] = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif hasattr(route, "original_router"):
+                found += api_routes(route.original_router.routes)
+        return found
+
+    routes = api_routes(create_app(settings).routes)
+    assert len(routes) > 20
+    assert [route.path for route in routes if not isinstance(route, UnitOfWorkRoute)] == []

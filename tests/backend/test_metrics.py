@@ -69,10 +69,10 @@ def test_requests_by_route_template_and_jobs_from_the_database(env: dict[str, st
 def test_workers_model_and_gpu_from_heartbeats_and_storage(env: dict[str, str]) -> None:
     settings = settings_for(env, STALE_AFTER_SECONDS="30")
     with api_client(settings) as client:
-        write_beat(settings.storage_dir, worker="gpu@a:1", queues=["videos"], device="cuda:0", backend="torch",
+        write_beat(settings, worker="gpu@a:1", queues=["videos"], device="cuda:0", backend="torch",
                    gpu_memory_allocated_bytes=1000, gpu_memory_reserved_bytes=2000, gpu_memory_total_bytes=8000)
-        write_beat(settings.storage_dir, worker="cpu@b:2", queues=["images", "videos"])
-        write_beat(settings.storage_dir, worker="dead@c:3", age=120, model_version="0.9")
+        write_beat(settings, worker="cpu@b:2", queues=["images", "videos"])
+        write_beat(settings, worker="dead@c:3", age=120, model_version="0.9")
         (settings.storage_dir / "uploads" / "x.png").write_bytes(b"0" * 1000)
 
         _, samples = scrape(client)

@@ -3,9 +3,20 @@ every queue (the broker then knows all bindings)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from core.queue import IMAGE_QUEUE, VIDEO_QUEUE, JobQueue, create_celery
+from core.queue import (
+    IMAGE_QUEUE,
+    VIDEO_QUEUE,
+    EmbeddedBacklog,
+    JobQueue,
+    RedisBacklog,
+    UnknownBacklog,
+    broker_backlog,
+    create_celery,
+)
 from tests.conftest import broker_messages, make_settings
 
 
@@ -26,3 +37,16 @@ def test_each_message_lands_in_its_own_queue(
 
     assert sorted(broker_messages(celery)) == [("image-job", IMAGE_QUEUE), ("video-job", VIDEO_QUEUE)]
     queue.close()
+
+
+def test_the_broker_backlog_reader_is_chosen_once_from_the_broker_url(tmp_path: Path) -> None:
+    assert isinstance(broker_backlog("redis://127.0.0.1:6379/0"), RedisBacklog)
+    assert isinstance(broker_backlog("rediss://cache.example:6380/0"), RedisBacklog)
+    embedded = broker_backlog(f"sqla+sqlite:///{tmp_path / 'broker.db'}")
+    assert isinstance(embedded, EmbeddedBacklog)
+    assert embedded.waiting_job_ids() == set(), "nothing was ever sent"
+    assert embedded.purge_delivered() == 0
+    embedded.close()
+    unknown = broker_backlog("amqp://guest@rabbit//")
+    assert isinstance(unknown, UnknownBacklog)
+    assert unknown.waiting_job_ids() is None, "the reaper then re-sends as it did before"

@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 import core.jobs.models  # noqa: F401  (registers the tables)
+import core.workers  # noqa: F401
 from core.db import Base
 from tests.conftest import alembic_config
 

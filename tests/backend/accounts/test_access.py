@@ -164,7 +164,7 @@ def test_anonymous_list_shows_only_jobs_whose_tokens_are_sent(app: FastAPI) -> N
 
 
 def test_a_users_private_upload_is_never_reused_for_someone_else(app: FastAPI, owned_job: OwnedJob) -> None:
-    beat = write_beat(settings_of(app).storage_dir)  # a live worker serves the model the job ran with
+    beat = write_beat(settings_of(app))  # a live worker serves the model the job ran with
     with app.state.database.session() as session:
         session.get(Job, owned_job.id).model_sha256 = beat.model_sha256
     same_bytes = upload(actor(app))  # the owner's upload used the default color

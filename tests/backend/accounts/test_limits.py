@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from backend.accounts.ratelimit import RateLimiter
+from backend.accounts.ratelimit import MemoryCounter, RateLimiter, RedisCounter, rate_limiter
 from backend.main import create_app
 from tests.backend.accounts.conftest import PASSWORD, actor, register, upload
 from tests.backend.factories import png_bytes
@@ -137,7 +137,7 @@ def test_request_rate_limit_per_caller(accounts_env: dict[str, str]) -> None:
 
 @pytest.mark.redis
 def test_rate_limits_are_shared_across_replicas_through_redis(redis_url: str) -> None:
-    replica_a, replica_b = RateLimiter(redis_url), RateLimiter(redis_url)
+    replica_a, replica_b = RateLimiter(RedisCounter(redis_url)), RateLimiter(RedisCounter(redis_url))
     key = f"test:{threading.get_ident()}:{id(replica_a)}"
     try:
         assert replica_a.hit(key, limit=2, window_seconds=60) is None
@@ -151,6 +151,13 @@ def test_rate_limits_are_shared_across_replicas_through_redis(redis_url: str) ->
 
 
 def test_rate_limits_fall_back_to_the_process_when_redis_is_down() -> None:
-    limiter = RateLimiter("redis://127.0.0.1:1/0")
+    limiter = RateLimiter(RedisCounter("redis://127.0.0.1:1/0"))
     assert limiter.hit("k", limit=1, window_seconds=60) is None
     assert limiter.hit("k", limit=1, window_seconds=60) is not None
+
+
+def test_the_counter_is_chosen_once_from_redis_url(env: dict[str, str]) -> None:
+    assert isinstance(rate_limiter(make_settings({**env, "REDIS_URL": ""})).counter, MemoryCounter)
+    shared = rate_limiter(make_settings({**env, "REDIS_URL": "redis://127.0.0.1:1/0"}))
+    assert isinstance(shared.counter, RedisCounter)
+    shared.close()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from core.workers import WorkerBeat, WorkerRegistry
+from core import workers
+from core.db import Database
+from core.settings import Settings
+from core.workers import WorkerBeat
 
 
-def write_beat(storage_root: Path, *, age: float = 0.0, worker: str = "w1@test:100", **overrides: object) -> WorkerBeat:
+def write_beat(settings: Settings, *, age: float = 0.0, worker: str = "w1@test:100", **overrides: object) -> WorkerBeat:
+    """Store a beat `age` seconds old in the database `settings` names (the app's)."""
     now = time.time()
     values: dict[str, object] = {
         "worker": worker, "hostname": "test", "pid": 100, "queues": ["images", "videos"], "device": "cpu",
@@ -17,5 +20,10 @@ def write_beat(storage_root: Path, *, age: float = 0.0, worker: str = "w1@test:1
     }
     values.update(overrides)
     beat = WorkerBeat.model_validate(values)
-    WorkerRegistry(storage_root).write(beat)
+    database = Database(settings.database_url)
+    try:
+        with database.session() as session:
+            workers.write(session, beat)
+    finally:
+        database.dispose()
     return beat

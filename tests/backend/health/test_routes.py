@@ -37,9 +37,9 @@ def test_live_answers_without_dependencies(client: TestClient) -> None:
 
 def test_ready_needs_a_recent_worker_heartbeat(client: TestClient, app_settings: Settings) -> None:
     without = client.get("/api/health/ready")
-    write_beat(app_settings.storage_dir, age=1)
+    write_beat(app_settings, age=1)
     fresh = client.get("/api/health/ready")
-    write_beat(app_settings.storage_dir, age=31)
+    write_beat(app_settings, age=31)
     stale = client.get("/api/health/ready")
 
     assert without.status_code == 503

@@ -23,7 +23,7 @@ def test_a_second_anonymous_uploader_gets_the_result_but_not_the_first_job(
         job.state = JobState.succeeded
         job.result = make_result(score=0.2).model_dump(mode="json")
         job.model_sha256 = "ab" * 32
-    write_beat(settings.storage_dir, model_sha256="ab" * 32)  # reuse needs a live worker serving that model
+    write_beat(settings, model_sha256="ab" * 32)  # reuse needs a live worker serving that model
     (settings.storage_dir / "artifacts" / first).mkdir(parents=True)
     (settings.storage_dir / "artifacts" / first / "report.json").write_text('{"score": 0.2}')
 

@@ -136,7 +136,7 @@ def test_delete_finished_job_removes_row_and_files(client: TestClient, settings:
 
 
 def test_same_file_reuses_the_stored_result_unless_forced(client: TestClient, settings: Settings) -> None:
-    write_beat(settings.storage_dir, model_sha256=MODEL_A)  # a live worker serves model A
+    write_beat(settings, model_sha256=MODEL_A)  # a live worker serves model A
     data = png_bytes(color=(9, 9, 9))
     first_id = submit(client, data).json()["id"]
     with client.app.state.database.session() as session:  # type: ignore[attr-defined]
@@ -186,10 +186,10 @@ def test_reuse_follows_the_model_the_workers_serve_not_the_apis_checkpoint(
     settings.MODEL_CHECKPOINT.write_bytes(b"the API's own copy, changed: never consulted")
 
     nobody = submit(client, data).json()
-    write_beat(settings.storage_dir, worker="old@w:1", model_sha256=MODEL_A)
-    write_beat(settings.storage_dir, worker="new@w:2", model_sha256=MODEL_B)
+    write_beat(settings, worker="old@w:1", model_sha256=MODEL_A)
+    write_beat(settings, worker="new@w:2", model_sha256=MODEL_B)
     rolling = submit(client, data).json()
-    write_beat(settings.storage_dir, worker="old@w:1", model_sha256=MODEL_A, age=600)  # gone (stale)
+    write_beat(settings, worker="old@w:1", model_sha256=MODEL_A, age=600)  # gone (stale)
     upgraded = submit(client, data).json()
     new = finished_job(client, settings, data, MODEL_B)
     after = submit(client, data).json()
@@ -207,8 +207,8 @@ def test_reuse_follows_the_model_the_workers_serve_not_the_apis_checkpoint(
 def test_reuse_only_counts_workers_of_the_jobs_queue(client: TestClient, settings: Settings) -> None:
     data = png_bytes(color=(7, 7, 7))
     finished_job(client, settings, data, MODEL_A)
-    write_beat(settings.storage_dir, worker="images@w:1", queues=["images"], model_sha256=MODEL_A)
-    write_beat(settings.storage_dir, worker="videos@w:2", queues=["videos"], model_sha256=MODEL_B)
+    write_beat(settings, worker="images@w:1", queues=["images"], model_sha256=MODEL_A)
+    write_beat(settings, worker="videos@w:2", queues=["videos"], model_sha256=MODEL_B)
 
     assert stored_reuse(client, submit(client, data).json()) is not None
 

@@ -166,7 +166,7 @@ def test_a_reused_result_gets_a_report_naming_the_new_job(client: TestClient, se
         write_report(folder / "report.json", build_report(job, make_result(score=0.2), pipeline={"frames": 8},
                                                           finished_at=utcnow()), report_signer(settings))
 
-    write_beat(settings.storage_dir, model_sha256=SERVED_MODEL)  # reuse needs a live worker serving that model
+    write_beat(settings, model_sha256=SERVED_MODEL)  # reuse needs a live worker serving that model
     reused = client.post("/api/jobs", files={"file": ("b.png", data)}).json()
     report = client.get(reused["links"]["report"]).json()
 

@@ -344,6 +344,7 @@ def stack_env(workdir: Path, *, checkpoint: Path) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "REQUEST_RATE_LIMIT": "0",
         "UPLOAD_RATE_LIMIT": "0",
+        "PRO_DAILY_UPLOADS": "1000000",  # the anonymous tier with accounts off; every client shares one address
         "PIPELINE_EXPLAIN_TOP_K": "1",
         "TORCH_THREADS": "1",
         "MIN_FREE_DISK_BYTES": "0",

@@ -3,6 +3,9 @@ every queue (the broker then knows all bindings)."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+
 import pytest
 
 from backend.queue import IMAGE_QUEUE, VIDEO_QUEUE, JobQueue, create_celery
@@ -26,3 +29,15 @@ def test_each_message_lands_in_its_own_queue(
 
     assert sorted(broker_messages(celery)) == [("image-job", IMAGE_QUEUE), ("video-job", VIDEO_QUEUE)]
     queue.close()
+
+
+def test_the_embedded_broker_file_is_in_wal_mode(env: dict[str, str]) -> None:
+    # kombu left it in SQLite's rollback-journal mode: two or three fsyncs per publish, each
+    # waiting behind the worker's `BEGIN IMMEDIATE` polls (the embedded stack's submit tail).
+    settings = make_settings(env)
+    queue = JobQueue(create_celery(settings))
+    queue.send_analyze("image-job", IMAGE_QUEUE)
+    queue.close()
+
+    with closing(sqlite3.connect(settings.broker_url.removeprefix("sqla+sqlite:///"))) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)

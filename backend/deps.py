@@ -34,7 +34,7 @@ async def get_database(request: Request) -> Database:
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request: committed when the route returns (by `UnitOfWorkRoute`, on the
     route's own thread), rolled back when it raises; this exit commits what is left (async routes)."""
-    with get_database(request).session() as session:
+    with request.app.state.database.session() as session:
         yield session
 
 

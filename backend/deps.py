@@ -1,4 +1,8 @@
-"""`Annotated` dependency aliases, so a route's signature says what it needs."""
+"""`Annotated` dependency aliases, so a route's signature says what it needs.
+
+The ones that only read `app.state` are `async def`: FastAPI runs every plain `def` dependency on
+a thread-pool thread, and those hand-offs (about 18 per upload) were a large part of an upload's
+CPU time (docs/reliability.md, capacity). A dependency that does blocking I/O stays `def`."""
 
 from __future__ import annotations
 
@@ -19,18 +23,18 @@ from core.queue import JobQueue
 from core.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.database  # type: ignore[no-any-return]
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request: committed when the route returns (by `UnitOfWorkRoute`, on the
     route's own thread), rolled back when it raises; this exit commits what is left (async routes)."""
-    with get_database(request).session() as session:
+    with request.app.state.database.session() as session:
         yield session
 
 
@@ -69,19 +73,19 @@ def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return run_and_commit
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     return request.app.state.storage  # type: ignore[no-any-return]
 
 
-def get_job_queue(request: Request) -> JobQueue:
+async def get_job_queue(request: Request) -> JobQueue:
     return request.app.state.job_queue  # type: ignore[no-any-return]
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
-def get_event_feed(request: Request) -> EventFeed:
+async def get_event_feed(request: Request) -> EventFeed:
     return request.app.state.event_feed  # type: ignore[no-any-return]
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-RESULT_SCHEMA_VERSION = "2.0"
+RESULT_SCHEMA_VERSION = "2.1"
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "deepscreen-effnet-lite0.safetensors"
 """The shipped model; here rather than in `ml.model` so the API can name it without importing torch."""
@@ -232,6 +232,14 @@ class Artifact(BaseModel):
     p_fake: float | None = None
 
 
+class ClassifierBatch(BaseModel):
+    """One classifier forward as it ran: face crops in it and its measured wall time (preprocessing
+    included), what the worker's batch-latency histogram records."""
+
+    size: int
+    seconds: float
+
+
 class AnalysisResult(BaseModel):
     """What one analysis found. Stored by the API as JSON and served verbatim."""
 
@@ -251,6 +259,9 @@ class AnalysisResult(BaseModel):
     model: ModelInfo
     device: str
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    classifier_batches: list[ClassifierBatch] = Field(
+        default_factory=list, description="Every classifier batch of this analysis, in order, with its wall time."
+    )
     artifacts: list[Artifact] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 

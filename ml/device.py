@@ -1,4 +1,5 @@
-"""Choose the torch device once, in one place: CUDA, then Apple MPS, then CPU, unless told."""
+"""Choose the torch device once, in one place: CUDA, then Apple MPS, then CPU, unless told; and the
+reduced precision the classifier runs in on it."""
 
 from __future__ import annotations
 
@@ -39,3 +40,15 @@ def resolve_device(requested: str | torch.device | None = None) -> torch.device:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast precision for the classifier on `device`, None for full precision.
+
+    bf16 on CUDA GPUs that have it (Ampere and later: A100, H100, H200): fp16's range is what an
+    overflowing logit or Grad-CAM gradient runs into, bf16 has float32's, and a sigmoid score needs
+    no more than bf16's 3 significant digits. Older GPUs get fp16. CPUs and MPS run in float32 (ONNX
+    Runtime serves CPUs anyway)."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

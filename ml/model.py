@@ -3,7 +3,9 @@
 A checkpoint is a safetensors file whose metadata carries the `ModelConfig` (architecture,
 input size, normalisation, threshold, temperature, id, version), so the weights can never be
 used with the wrong preprocessing. Training, evaluation and inference all build the model with
-`build_classifier` and turn face crops into tensors with `preprocess`.
+`build_classifier` and turn face crops into tensors with `preprocess`. At training time the
+normalisation and input size come from the model itself (`with_model_preprocessing`, timm's data
+config), never from constants; inference reads them back from the checkpoint.
 """
 
 from __future__ import annotations
@@ -84,6 +86,27 @@ def build_classifier(config: ModelConfig) -> torch.nn.Module:
     if not timm.is_model(config.architecture):
         raise CheckpointError(f"Unknown architecture {config.architecture!r}: not a timm model name.")
     return timm.create_model(config.architecture, pretrained=False, num_classes=1)
+
+
+def with_model_preprocessing(config: ModelConfig, module: torch.nn.Module, *,
+                             input_size: int | None = None) -> ModelConfig:
+    """`config` with the mean, std and input size the model declares (`timm.data.resolve_model_data_config`).
+
+    Training calls this once on the model it trains, so what the checkpoint stores is what the
+    architecture was built for; `input_size` overrides only the resolution (a run may train at a
+    reduced one for speed; the checkpoint then records that size). Square inputs only: the crop is square.
+    """
+    import timm.data
+
+    data = timm.data.resolve_model_data_config(module)
+    channels, height, width = data["input_size"]
+    if channels != 3 or height != width:
+        raise CheckpointError(f"{config.architecture!r} expects input {data['input_size']}; face crops are square RGB.")
+    return config.model_copy(update={
+        "input_size": input_size or height,
+        "mean": tuple(float(v) for v in data["mean"]),
+        "std": tuple(float(v) for v in data["std"]),
+    })
 
 
 def file_sha256(path: Path) -> str:

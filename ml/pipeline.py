@@ -29,6 +29,7 @@ from ml.contracts import (
     DEFAULT_CHECKPOINT,
     AnalysisResult,
     Artifact,
+    ClassifierBatch,
     Face,
     MediaInfo,
     MediaKind,
@@ -227,6 +228,7 @@ class Pipeline:
             model=self.model_info,
             device=str(self.device),
             stage_seconds=seconds,
+            classifier_batches=collected.batches,
             artifacts=artifacts,
             notes=notes,
         )
@@ -283,6 +285,7 @@ class Pipeline:
             begin = time.perf_counter()
             scores = self.classifier.score([crop for _, crop, _ in pending], keep_features=keep_features)
             clock.add(Stage.classifying, time.perf_counter() - begin)
+            collected.batches.extend(scores.batches)
             for i, (face, crop, thumbnail) in enumerate(pending):
                 face.p_fake = float(scores.p_fake[i])
                 if scores.p_synthetic is not None:
@@ -391,6 +394,8 @@ class _Collected:
         self.frames: list[tuple[int, float]] = []
         self.faces: list[_FoundFace] = []
         self.candidates: list[_Candidate] = []
+        self.batches: list[ClassifierBatch] = []
+        """Every classifier batch run, in order (`Scores.batches`)."""
         self._arrival = 0
 
     def add(self, face: _FoundFace, crop: np.ndarray, thumbnail: _Thumbnail | None,

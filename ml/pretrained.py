@@ -9,8 +9,8 @@ mismatch fails loudly rather than leaving a layer random.
 Normalisation: with ImageNet mean/std (0.485, 0.456, 0.406)/(0.229, 0.224, 0.225), scikit-image's
 `chelsea` comes out as 285 (Egyptian cat) and `coffee` as 967 (espresso); the TF-style
 0.498/0.502 also classifies both (chelsea as 282, tiger cat), so the weights tolerate either.
-We keep ImageNet's, which is timm's own config for this architecture and `ModelConfig`'s default
-(tests/ml/test_pretrained.py checks it).
+Training takes ImageNet's, timm's own data config for this architecture
+(`ml.model.with_model_preprocessing`; tests/ml/test_pretrained.py classifies with it).
 
 Other timm EfficientNets (B0-B7, Lite1-4) work the same way when the user brings a timm state dict
 (`init_classifier(config, init=path)`); the ImageNet classifier head is dropped and replaced by
@@ -31,8 +31,6 @@ logger = logging.getLogger(__name__)
 
 LITE0_ARCHITECTURE = "efficientnet_lite0"
 LITE0_TENSOR_COUNT = 296
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 HEAD_PREFIX = "classifier."
 
 

@@ -238,12 +238,12 @@ def model_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class WorkerProcess:
     """A real `celery worker` in its own process group, so a test can SIGKILL all of it."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, name: str) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, name: str, app: str = "worker.app") -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "worker.app", "worker",
+                sys.executable, "-m", "celery", "-A", app, "worker",
                 "--queues", "images,videos,maintenance", "--concurrency", "1", "--pool", "prefork",
                 "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "--loglevel", "INFO",
@@ -272,12 +272,14 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], WorkerProcess]]:
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Starts real workers: `start(env)`, or `start(env, app="tests.worker.some_app")` for a
+    test-only Celery app module that wraps `worker.app`."""
     workers: list[WorkerProcess] = []
 
-    def start(env: dict[str, str]) -> WorkerProcess:
+    def start(env: dict[str, str], app: str = "worker.app") -> WorkerProcess:
         name = f"worker{len(workers) + 1}"
-        worker = WorkerProcess(env, tmp_path / f"{name}.log", name)
+        worker = WorkerProcess(env, tmp_path / f"{name}.log", name, app)
         workers.append(worker)
         return worker
 

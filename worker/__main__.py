@@ -7,6 +7,7 @@ import sys
 from core.queue import MAINTENANCE_QUEUE
 from core.settings import get_settings
 from worker.app import celery_app
+from worker.healthcheck import worker_node_name
 
 
 def main() -> None:
@@ -20,6 +21,7 @@ def main() -> None:
     queues = [q.strip() for q in settings.WORKER_QUEUES.split(",") if q.strip()]
     celery_app.worker_main([
         "worker",
+        "--hostname", worker_node_name(),  # what the healthcheck pings (worker/healthcheck.py)
         "--queues", ",".join([*queues, MAINTENANCE_QUEUE]),
         "--concurrency", str(settings.WORKER_CONCURRENCY),
         "--pool", "prefork",  # time limits need it; the pool process is what a SIGKILL test kills

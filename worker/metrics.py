@@ -69,12 +69,12 @@ class JobMetrics:
         )
         self.batch_seconds = Histogram(
             "deepscreen_classifier_batch_seconds",
-            "Classifier latency per batch (the job's classifying time shared evenly among its batches).",
+            "Wall time of each classifier batch, preprocessing included, as the pipeline measured it.",
             registry=registry, buckets=BATCH_SECONDS_BUCKETS,
         )
 
-    def observe(self, job: Job, *, batch_size: int) -> None:
-        """Record a finished job from its row (state, timestamps, result)."""
+    def observe(self, job: Job) -> None:
+        """Record a finished job from its row (state, timestamps, result with its measured classifier batches)."""
         kind = job.kind
         if job.state == JobState.succeeded:
             self.succeeded.labels(kind).inc()
@@ -94,12 +94,9 @@ class JobMetrics:
         if "faces" in result:
             faces = len(result["faces"])
             self.faces.labels(kind).observe(faces)
-            classifying = float((result.get("stage_seconds") or {}).get("classifying", 0.0))
-            if faces and batch_size > 0:
-                sizes = [batch_size] * (faces // batch_size) + ([faces % batch_size] if faces % batch_size else [])
-                for size in sizes:
-                    self.batch_size.observe(size)
-                    self.batch_seconds.observe(classifying / len(sizes))
+        for batch in result.get("classifier_batches") or ():
+            self.batch_size.observe(batch["size"])
+            self.batch_seconds.observe(batch["seconds"])
 
 
 class TaskOutcome(StrEnum):

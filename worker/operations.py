@@ -223,7 +223,7 @@ def after_job(runner: JobRunner, job_id: str) -> None:
             job = jobs_repository.get(session, job_id)
             if job is None or not job.is_final:
                 return
-            job_metrics().observe(job, batch_size=runner.pipeline.config.batch_size)
+            job_metrics().observe(job)
             if runner.settings.DELETE_UPLOADS_AFTER_PROCESSING:
                 retention.discard_upload(session, job_id, storage=runner.storage)
     except Exception:  # the job itself is done; the retention sweep deletes the upload later

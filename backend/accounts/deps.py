@@ -58,11 +58,11 @@ def _hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
     return PasswordHasher(time_cost=time_cost, memory_kib=memory_kib)
 
 
-def get_password_hasher(settings: SettingsDep) -> PasswordHasher:
+async def get_password_hasher(settings: SettingsDep) -> PasswordHasher:
     return _hasher(settings.PASSWORD_HASH_TIME_COST, settings.PASSWORD_HASH_MEMORY_KIB)
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     return request.app.state.rate_limiter  # type: ignore[no-any-return]
 
 
@@ -149,7 +149,7 @@ def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_user_caller(caller: CallerDep, settings: SettingsDep) -> Caller:
+async def get_user_caller(caller: CallerDep, settings: SettingsDep) -> Caller:
     """A signed-in caller; with accounts off the route does not exist (404, as the account routes say)."""
     if settings.AUTH_MODE is AuthMode.off:
         raise NotFound("Accounts are turned off on this server (AUTH_MODE=off).", code="accounts_disabled")
@@ -161,7 +161,7 @@ def get_user_caller(caller: CallerDep, settings: SettingsDep) -> Caller:
 UserCallerDep = Annotated[Caller, Depends(get_user_caller)]
 
 
-def get_job_caller(caller: CallerDep, settings: SettingsDep) -> Caller:
+async def get_job_caller(caller: CallerDep, settings: SettingsDep) -> Caller:
     """The caller of a job route: anyone, unless AUTH_MODE=required asks for an account."""
     if settings.AUTH_MODE is AuthMode.required and caller.user is None:
         raise Unauthorized("Sign in to use DeepScreen.", headers=_BEARER)
@@ -207,7 +207,7 @@ def limit_login_attempts(limiter: RateLimiter, settings: Settings, caller: Calle
             raise _too_many("sign-in attempts", retry_after)
 
 
-def get_upload_limits(caller: JobCallerDep, settings: SettingsDep) -> TierLimits:
+async def get_upload_limits(caller: JobCallerDep, settings: SettingsDep) -> TierLimits:
     return service.tier_limits(settings, caller.user)
 
 

@@ -138,8 +138,9 @@ class Stack:
     `env` holds the settings (environment variables) shared by every process of the stack.
     """
 
-    def __init__(self, workdir: Path, env: dict[str, str], *, workers: int) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], *, workers: int, api_processes: int = 1) -> None:
         self.workdir = workdir
+        self.api_processes = api_processes
         self.env = {**os.environ, **env}
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
@@ -158,7 +159,8 @@ class Stack:
         log = self._log("api").open("ab")
         self.api = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "backend.main:app", "--host", LOOPBACK, "--port", str(self.port),
-             "--log-level", "warning", "--timeout-keep-alive", "30", "--backlog", "2048"],
+             "--log-level", "warning", "--timeout-keep-alive", "30", "--backlog", "2048", "--no-proxy-headers",
+             "--http", "backend.server:DeadlineHttpProtocol", "--workers", str(self.api_processes)],
             cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -202,6 +204,12 @@ class Stack:
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # As scripts/run does: every process of the stack (API processes too) shares one wiped
+        # prometheus_client multiprocess folder.
+        metrics = self.workdir / "metrics"
+        shutil.rmtree(metrics, ignore_errors=True)
+        metrics.mkdir()
+        self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics))
         self.migrate()
         self.start_api()
         for _ in range(self.worker_count):

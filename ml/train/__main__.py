@@ -66,7 +66,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
                         help="validation images per source scored after each epoch")
     parser.add_argument("--val-max-per-source", type=int, default=defaults.val_max_per_source,
                         help="cap on each source's validation images for calibration (0: all)")
-    parser.add_argument("--input-size", type=int, default=defaults.input_size)
+    parser.add_argument("--input-size", type=int, default=defaults.input_size,
+                        help="training resolution (default: the architecture's own, from timm's data config)")
     parser.add_argument("--crop-margin", type=float, default=defaults.crop_margin)
     parser.add_argument("--freeze-blocks", type=int, default=defaults.freeze_blocks,
                         help="freeze the stem and this many EfficientNet stages (0 trains everything)")

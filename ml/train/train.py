@@ -24,8 +24,8 @@ from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
 from ml.contracts import DEFAULT_CHECKPOINT
-from ml.model import ModelConfig, load_checkpoint, save_checkpoint
-from ml.pretrained import IMAGENET_MEAN, IMAGENET_STD, init_classifier
+from ml.model import ModelConfig, load_checkpoint, save_checkpoint, with_model_preprocessing
+from ml.pretrained import init_classifier
 from ml.train.calibrate import balanced_accuracy_threshold, fit_temperature
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ class TrainSettings:
     lr: float = 6e-4
     weight_decay: float = 0.02
     warmup_steps: int = 100
-    input_size: int = 160
+    input_size: int | None = None
+    """Training resolution; None: the architecture's own (timm's data config, 224 for efficientnet_lite0)."""
     crop_margin: float = -0.1
     freeze_blocks: int = 3
     architecture: str = "efficientnet_lite0"
@@ -74,11 +75,11 @@ class TrainSettings:
     """Safety stop: after an epoch that ends past this many minutes, skip the remaining epochs and
     calibrate what exists (the cosine schedule is then cut short; logged and in the summary). 0 = off."""
 
-    def model_config(self) -> ModelConfig:
-        return ModelConfig(
-            architecture=self.architecture, input_size=self.input_size, crop_margin=self.crop_margin,
-            mean=IMAGENET_MEAN, std=IMAGENET_STD, model_id=self.model_id, version=self.version,
-        )
+    def model_config(self, model: torch.nn.Module) -> ModelConfig:
+        """The checkpoint's config for `model`: normalisation and input size from the model's own data config."""
+        base = ModelConfig(architecture=self.architecture, crop_margin=self.crop_margin, model_id=self.model_id,
+                           version=self.version)
+        return with_model_preprocessing(base, model, input_size=self.input_size)
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
@@ -195,7 +196,9 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
     torch.manual_seed(settings.seed)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     (settings.out_dir / "settings.json").write_text(json.dumps(settings.to_json(), indent=2))
-    config = settings.model_config()
+    model = init_classifier(ModelConfig(architecture=settings.architecture), settings.init)
+    config = settings.model_config(model)
+    model = model.to(device).to(memory_format=torch.channels_last)
 
     sets = sets if sets is not None else load_cached_sets(settings)
     train_sets = {key: split_sets["train"] for key, split_sets in sets.items()}
@@ -213,7 +216,6 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
         for v in val_views
     ]
 
-    model = init_classifier(config, settings.init).to(device).to(memory_format=torch.channels_last)
     frozen = freeze_early(model, settings.freeze_blocks)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)

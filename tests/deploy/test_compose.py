@@ -7,11 +7,13 @@ and the build context leaves out the environment, local state and secrets."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import runpy
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,15 @@ def compose() -> dict[str, Any]:
 
 def dockerfile_targets() -> set[str]:
     return set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", DOCKERFILE.read_text(), flags=re.MULTILINE | re.IGNORECASE))
+
+
+def dockerfile_stage(name: str) -> str:
+    """The lines of one Dockerfile stage, from its FROM to the next."""
+    text = DOCKERFILE.read_text()
+    start = re.search(rf"^FROM\s+\S+\s+AS\s+{re.escape(name)}\s*$", text, flags=re.MULTILINE | re.IGNORECASE)
+    assert start, f"no stage {name}"
+    following = re.search(r"^FROM\s", text[start.end():], flags=re.MULTILINE)
+    return text[start.start(): start.end() + following.start()] if following else text[start.start():]
 
 
 def dockerfile_env() -> dict[str, str]:
@@ -61,18 +72,45 @@ def test_every_build_target_exists_and_images_are_split_by_process() -> None:
 
     assert set(targets.values()) <= dockerfile_targets()
     assert targets["api"] == "api"
-    assert targets["worker"] == "worker-cpu"
-    assert targets["worker-gpu"] == "worker-cuda"
+    assert targets["worker"] == targets["worker-gpu"] == "worker"
     assert targets["web"] == "web"
     assert all(s["build"]["dockerfile"] == "docker/Dockerfile" for s in services.values() if "build" in s)
 
 
+def test_one_worker_target_takes_the_torch_index_as_a_build_argument() -> None:
+    """CPU and CUDA workers are the same lines: only TORCH_INDEX_URL differs (default: the CPU index)."""
+    services = compose()["services"]
+    worker_stage = dockerfile_stage("worker")
+
+    assert DOCKERFILE.read_text().count("install-worker-packages\n") == 1, "the packages are installed in one stage"
+    assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu\n" in worker_stage
+    assert services["worker"]["build"]["args"]["TORCH_INDEX_URL"] == "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
+    assert services["worker-gpu"]["build"]["args"]["TORCH_INDEX_URL"] == "", "PyPI's CUDA torch, hash-checked"
+    assert services["worker"]["image"] != services["worker-gpu"]["image"]
+
+
 def test_the_api_target_installs_only_the_api_lock() -> None:
-    text = DOCKERFILE.read_text()
-    api_stage = text[text.index("AS api\n"):]
+    api_stage = dockerfile_stage("api")
 
     assert set(re.findall(r"requirements/\S+\.txt", api_stage)) == {"requirements/api.txt"}
     assert "torch" not in (REPO_ROOT / "requirements" / "api.txt").read_text()
+
+
+def test_the_api_image_carries_only_the_ml_modules_the_api_and_beat_import() -> None:
+    """Not the model weights (~20 MB) or the pipeline: the few torch-free contract modules, found by
+    importing what the API (backend.main) and beat (worker.app with its task modules) import."""
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, backend.main, worker.app, worker.tasks, worker.operations; "
+                               "print(' '.join(m for m in sys.modules if m == 'ml' or m.startswith('ml.')))"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=True,
+    ).stdout.split()
+    needed = {"ml/__init__.py" if m == "ml" else m.replace(".", "/") + ".py" for m in imported}
+    copied = [source for line in re.findall(r"^COPY\s+(?!--from)(.+)$", dockerfile_stage("source-api"), re.MULTILINE)
+              for source in line.split()[:-1]]
+
+    assert set(copied) == needed
+    assert "COPY --from=source-api /app /app" in dockerfile_stage("api")
+    assert "ml" not in re.findall(r"^COPY\s+(\S+)", dockerfile_stage("source"), re.MULTILINE)
 
 
 def test_every_copied_path_and_bind_mount_exists() -> None:
@@ -122,18 +160,27 @@ def test_promtool_accepts_the_configuration_with_its_rules(tmp_path: Path) -> No
     assert f"SUCCESS: {rules} rules found" in checked.stdout + checked.stderr, "the rule file was loaded"
 
 
+def image_healthcheck(stage: str) -> tuple[list[str], int]:
+    """The exec-form HEALTHCHECK of a Dockerfile stage and its --timeout in seconds."""
+    found = re.search(r"^HEALTHCHECK\s+(.*?)\s+CMD\s+(\[.*\])$", dockerfile_stage(stage), flags=re.MULTILINE)
+    assert found, f"{stage}: an exec-form HEALTHCHECK"
+    return json.loads(found[2]), int(re.search(r"--timeout=(\d+)s", found[1])[1])  # type: ignore[index]
+
+
 def test_every_worker_has_a_healthcheck_that_answers_in_time() -> None:
+    """The same check in the image and in Compose, with the ping's wait under the check's timeout (a
+    real worker answers it: tests/deploy/test_worker_healthcheck.py)."""
+    from worker.healthcheck import PING_TIMEOUT_SECONDS
+
     services = compose()["services"]
+    command, image_timeout = image_healthcheck("worker")
+    assert command == ["python", "-m", "worker.healthcheck"]
+    assert PING_TIMEOUT_SECONDS < image_timeout
     for name in WORKER_SERVICES:
         check = services[name]["healthcheck"]
         assert not check.get("disable"), name
-        command = check["test"][1]
-        assert check["test"][0] == "CMD-SHELL"
-        assert command.startswith("celery -A worker.app inspect ping --destination celery@$$HOSTNAME"), name
-        ping_timeout = int(re.search(r"--timeout (\d+)", command)[1])  # type: ignore[index]
-        assert ping_timeout < int(check["timeout"].rstrip("s")), f"{name}: Compose kills the check before ping gives up"
-    assert "celery_app" in (REPO_ROOT / "worker" / "app.py").read_text()
-    assert re.search(r"^app = celery_app$", (REPO_ROOT / "worker" / "app.py").read_text(), flags=re.MULTILINE)
+        assert check["test"] == ["CMD", *command], name
+        assert PING_TIMEOUT_SECONDS < int(check["timeout"].rstrip("s")), f"{name}: killed before the ping gives up"
 
 
 def test_prometheus_samples_never_go_to_the_shared_volume() -> None:

@@ -181,6 +181,12 @@ try {
 
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: join(OUT, "result.png"), fullPage: true });
+      // The README shows this page: every face in it is blurred first (the repository carries no image of a
+      // person). Inline styles through the CSSOM, since the page's CSP refuses an injected <style>.
+      const media = page.locator("main img, main video, main canvas");
+      await media.evaluateAll((elements) => elements.forEach((element) => { element.style.filter = "blur(12px)"; }));
+      await page.screenshot({ path: join(OUT, "readme.png"), fullPage: true });
+      await media.evaluateAll((elements) => elements.forEach((element) => { element.style.filter = ""; }));
       return {
         jobId, label, score, dots, people, overlays: await overlays.count(), headlines: [...headlines], modes: [...modes],
         uploadProgress: partial,

@@ -5,7 +5,7 @@ running the real pipeline on a real clip from the shared data.
 The scenarios run in one Chromium session (tests/e2e/browser.mjs, playwright-core with Debian's
 `chromium`); each test below asserts one scenario's outcome. Needs `frontend/dist` (npm run
 build) and `frontend/node_modules` (npm ci); in CI (CI=true) anything missing fails the run.
-Set DEEPSCREEN_UPDATE_SCREENSHOT=1 to copy the result page's screenshot to docs/.
+Set DEEPSCREEN_UPDATE_SCREENSHOT=1 to copy the result page's screenshot, faces blurred, to docs/.
 """
 
 from __future__ import annotations
@@ -106,9 +106,9 @@ def browser_results(tmp_path_factory: pytest.TempPathFactory, model_checkpoint: 
     assert results_path.is_file(), f"no results:\n{run.stdout}\n{run.stderr}\n{worker.log()[-4000:]}"
     results: dict[str, Any] = json.loads(results_path.read_text())
     results["_logs"] = f"{run.stderr[-4000:]}\n--- worker log ---\n{worker.log()[-4000:]}\n--- artifacts in {out} ---"
-    if os.environ.get("DEEPSCREEN_UPDATE_SCREENSHOT") == "1" and (out / "result.png").is_file():
+    if os.environ.get("DEEPSCREEN_UPDATE_SCREENSHOT") == "1" and (out / "readme.png").is_file():
         # A 256-colour palette keeps the README's image small; the UI has few colours anyway.
-        with Image.open(out / "result.png") as shot:
+        with Image.open(out / "readme.png") as shot:
             shot.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(SCREENSHOT, optimize=True)
     return results
 

@@ -1,7 +1,8 @@
 """A backlog of 100 queued jobs older than QUEUED_RESEND_AFTER_SECONDS, with the reaper running: no
 duplicate message is sent for them, and once the backlog is done a new upload starts within 5 s
 (issue 13: re-sending every old queued job made 682 duplicates of a 100-job backlog, and a new
-job then waited 529 s on an idle system). Slow (a few minutes): `pytest -m slow`."""
+job then waited 529 s on an idle system). Runs on both stacks (the worker tests' `stack` fixture:
+SQLite + the embedded broker, PostgreSQL + Redis). Slow (a few minutes): `pytest -m slow`."""
 
 from __future__ import annotations
 

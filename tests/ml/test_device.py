@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ml.device import DeviceError, resolve_device
+from ml.device import DeviceError, autocast_dtype, resolve_device
 
 
 def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,3 +24,11 @@ def test_explicit_devices_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_device("cuda")
     with pytest.raises(DeviceError, match="Unknown device"):
         resolve_device("abacus")
+
+
+def test_the_classifier_runs_in_bf16_on_gpus_that_have_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert autocast_dtype(torch.device("cpu")) is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert autocast_dtype(torch.device("cuda")) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert autocast_dtype(torch.device("cuda:1")) == torch.float16

@@ -82,7 +82,7 @@ def test_a_missing_export_is_never_made_at_run_time(tiny_checkpoint: Path, tmp_p
     assert Classifier(model, torch.device("cpu"), backend="auto", onnx_path=missing).backend == "torch"
     assert not missing.exists()
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
-    with pytest.raises(BackendError, match="Cannot read"):
+    with pytest.raises(BackendError, match="Cannot load the ONNX model"):
         Classifier(model, torch.device("cpu"), backend="onnx", onnx_path=tmp_path / "junk.onnx")
 
 

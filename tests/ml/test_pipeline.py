@@ -130,6 +130,32 @@ def test_face_crop_mode_uses_the_whole_image(tiny_checkpoint: Path, shared_data:
     assert result.faces[0].box == (0.0, 0.0, 224.0, 224.0)
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_every_classifier_batch_is_timed(tiny_checkpoint: Path, tmp_path: Path, backend: str) -> None:
+    """Five face crops in batches of two: three forwards (2, 2, 1), each with its own measured time."""
+    import torch
+
+    from ml.model import load_checkpoint
+    from ml.onnx_export import export_onnx
+
+    config = FAST.model_copy(update={"face_crops": True, "batch_size": 2, "frames": 5, "backend": backend})
+    if backend == "onnx":
+        export = export_onnx(load_checkpoint(tiny_checkpoint, torch.device("cpu")), tmp_path / "tiny.onnx")
+        config = config.model_copy(update={"onnx_path": export})
+    pipeline = Pipeline(config, device="cpu", checkpoint=tiny_checkpoint)
+    assert pipeline.backend == backend
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (48, 48, 3), dtype=np.uint8) for _ in range(5)]
+
+    result = pipeline.run_frames(frames, [0.5 * i for i in range(5)])
+
+    assert [b.size for b in result.classifier_batches] == [2, 2, 1]
+    assert all(b.seconds > 0 for b in result.classifier_batches)
+    assert sum(b.seconds for b in result.classifier_batches) <= result.stage_seconds["classifying"] + 1e-3
+    stored = AnalysisResult.model_validate_json(result.model_dump_json())  # what the worker stores
+    assert stored.classifier_batches == result.classifier_batches
+
+
 def test_bad_media_raises_analysis_error(pipeline: Pipeline, tmp_path: Path) -> None:
     path = tmp_path / "notes.mp4"
     path.write_text("not a video")

@@ -9,20 +9,24 @@ import numpy as np
 import pytest
 import torch
 from skimage import data as skdata
+from timm.data import resolve_model_data_config
 
 from ml.model import CheckpointError, ModelConfig
-from ml.pretrained import IMAGENET_MEAN, IMAGENET_STD, imagenet_lite0, init_classifier, map_by_position
+from ml.pretrained import imagenet_lite0, init_classifier, map_by_position
 
 CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger, Persian, Siamese, Egyptian cat
 EGYPTIAN_CAT, ESPRESSO = 285, 967
 
 
-def _imagenet_batch(image: np.ndarray) -> torch.Tensor:
+def _imagenet_batch(image: np.ndarray, model: torch.nn.Module) -> torch.Tensor:
+    """A centre square at the model's input size, normalised with the model's own mean and std."""
+    data = resolve_model_data_config(model)
+    size = data["input_size"][1]
     height, width = image.shape[:2]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    square = cv2.resize(image[top : top + side, left : left + side], (224, 224), interpolation=cv2.INTER_AREA)
-    x = (square.astype(np.float32) / 255.0 - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
+    square = cv2.resize(image[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA)
+    x = (square.astype(np.float32) / 255.0 - np.array(data["mean"], np.float32)) / np.array(data["std"], np.float32)
     return torch.from_numpy(x).permute(2, 0, 1)[None]
 
 
@@ -33,14 +37,14 @@ def imagenet_model() -> torch.nn.Module:
 
 def test_chelsea_is_an_egyptian_cat(imagenet_model: torch.nn.Module) -> None:
     with torch.inference_mode():
-        probabilities = imagenet_model(_imagenet_batch(skdata.chelsea())).softmax(1)[0]
+        probabilities = imagenet_model(_imagenet_batch(skdata.chelsea(), imagenet_model)).softmax(1)[0]
     assert int(probabilities.argmax()) == EGYPTIAN_CAT
     assert float(probabilities[sorted(CAT_CLASSES)].sum()) > 0.8
 
 
 def test_coffee_is_espresso(imagenet_model: torch.nn.Module) -> None:
     with torch.inference_mode():
-        probabilities = imagenet_model(_imagenet_batch(skdata.coffee())).softmax(1)[0]
+        probabilities = imagenet_model(_imagenet_batch(skdata.coffee(), imagenet_model)).softmax(1)[0]
     assert int(probabilities.argmax()) == ESPRESSO
     assert float(probabilities[ESPRESSO]) > 0.5
 

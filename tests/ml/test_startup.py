@@ -13,9 +13,10 @@ from pathlib import Path
 
 from tests.ml.conftest import REPO_ROOT
 
-DEFERRED = ("timm", "pytorch_grad_cam", "sklearn", "onnxruntime", "scipy")
+DEFERRED = ("timm", "pytorch_grad_cam", "sklearn", "onnxruntime", "onnx", "scipy")
 """timm: only to build the torch module; grad-cam and scikit-learn: only for explanations;
-onnxruntime: only when the ONNX backend is opened; scipy: nothing at start-up needs it."""
+onnxruntime: only when the ONNX backend is opened; onnx (~0.6 s): only to write an export, the
+served one is checked through onnxruntime; scipy: nothing at start-up needs it."""
 
 
 def _loaded_after(code: str) -> list[str]:

@@ -97,9 +97,14 @@ def test_metrics_health_retention_and_logs_with_a_real_worker(
         assert faces >= 1
         assert moved(after, before, "deepscreen_job_faces_count", kind="image") == 2
         assert moved(after, before, "deepscreen_job_faces_sum", kind="image") == faces
+        batches = face["result"]["classifier_batches"]  # the blank image has no face, so no batch
+        assert blank["result"]["classifier_batches"] == []
+        assert len(batches) == math.ceil(faces / 16)
         assert moved(after, before, "deepscreen_classifier_batch_size_sum") == faces
-        assert moved(after, before, "deepscreen_classifier_batch_size_count") == math.ceil(faces / 16)
-        assert moved(after, before, "deepscreen_classifier_batch_seconds_count") == math.ceil(faces / 16)
+        assert moved(after, before, "deepscreen_classifier_batch_size_count") == len(batches)
+        assert moved(after, before, "deepscreen_classifier_batch_seconds_count") == len(batches)
+        assert moved(after, before, "deepscreen_classifier_batch_seconds_sum") == pytest.approx(
+            sum(b["seconds"] for b in batches))
         assert value(after, "deepscreen_workers") == 1
         assert value(after, "deepscreen_queue_consumers", queue="images") == 1
         model = face["result"]["model"]

@@ -528,6 +528,11 @@ export interface components {
             aggregation: components["schemas"]["Aggregation"];
             /** Artifacts */
             artifacts?: components["schemas"]["Artifact"][];
+            /**
+             * Classifier Batches
+             * @description Every classifier batch of this analysis, in order, with its wall time.
+             */
+            classifier_batches?: components["schemas"]["ClassifierBatch"][];
             /** @description The face-manipulation operating point that produced `label`. */
             decision: components["schemas"]["OperatingPoint"];
             /** Device */
@@ -553,7 +558,7 @@ export interface components {
             predicted_manipulation: boolean | null;
             /**
              * Schema Version
-             * @default 2.0
+             * @default 2.1
              */
             schema_version: string;
             /**
@@ -701,6 +706,17 @@ export interface components {
          * @enum {string}
          */
         AuthMode: "off" | "optional" | "required";
+        /**
+         * ClassifierBatch
+         * @description One classifier forward as it ran: face crops in it and its measured wall time (preprocessing
+         *     included), what the worker's batch-latency histogram records.
+         */
+        ClassifierBatch: {
+            /** Seconds */
+            seconds: number;
+            /** Size */
+            size: number;
+        };
         /** Credentials */
         Credentials: {
             /** Email */

@@ -15,7 +15,7 @@ export function makeFace(overrides: Partial<Face> = {}): Face {
 
 export function makeResult(overrides: Partial<AnalysisResult> = {}): AnalysisResult {
   return {
-    schema_version: "2.0",
+    schema_version: "2.1",
     media: { kind: "image", format: "jpeg", width: 640, height: 480, rotation_degrees: 0 },
     frames: [{ index: 0, timestamp_seconds: 0, face_count: 1 }],
     faces: [makeFace()],

@@ -102,3 +102,25 @@ def test_frozen_blocks_stay_and_the_head_learns(settings: TrainSettings) -> None
     assert not torch.equal(state["blocks.5.0.conv_pw.weight"], initial["blocks.5.0.conv_pw.weight"])
     history = json.loads((settings.out_dir / "summary.json").read_text())["history"]
     assert history[-1]["train_loss"] < history[0]["train_loss"] + 0.05
+
+
+def test_the_checkpoint_takes_its_preprocessing_from_the_trained_model(settings: TrainSettings) -> None:
+    """tf_efficientnet_lite0 expects inputs scaled by 0.5/0.5, not ImageNet's mean and std: a run of
+    it must write (and its data must be cut with) the model's own normalisation."""
+    from safetensors.torch import save_file
+
+    from ml.model import ModelConfig, build_classifier, read_checkpoint_config
+
+    architecture = "tf_efficientnet_lite0"
+    init = settings.out_dir.parent / "init.safetensors"
+    save_file(build_classifier(ModelConfig(architecture=architecture)).state_dict(), str(init))
+    settings.architecture, settings.init, settings.export = architecture, init, None
+    settings.samples_per_epoch, settings.val_monitor = 16, 8
+
+    train(settings, sets=_sets())
+
+    config = read_checkpoint_config(settings.out_dir / "epoch-1.safetensors")
+    assert (config.architecture, config.mean, config.std) == (architecture, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    assert config.input_size == 64, "an explicit --input-size still sets the resolution"
+    settings.input_size = None
+    assert settings.model_config(build_classifier(config)).input_size == 224, "else the architecture's own"

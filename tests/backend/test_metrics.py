@@ -1,6 +1,6 @@
 """/api/metrics: requests by route template, job gauges from the database, worker gauges from
-heartbeats, storage gauges, worker-written samples merged from the multiprocess folder, and what
-JobMetrics records for one finished job."""
+heartbeats, storage gauges and worker-written samples merged from the multiprocess folder (what
+the worker's own metrics record: tests/worker/test_metrics.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry, values
+from prometheus_client import values
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.db import utcnow
-from core.jobs.models import JobState
 from core.settings import Settings
-from tests.backend.factories import make_job, make_result, png_bytes
+from tests.backend.factories import make_job, png_bytes
 from tests.backend.health.factories import write_beat
 from tests.conftest import api_client, make_settings
 from worker.metrics import JobMetrics
@@ -112,48 +111,6 @@ def test_samples_written_by_other_processes_are_merged(
     assert samples[("deepscreen_jobs_failed_total", failed)] == 6
     assert samples[("deepscreen_job_faces_count", frozenset({"kind": "video"}.items()))] == 2
     assert samples[("deepscreen_job_faces_sum", frozenset({"kind": "video"}.items()))] == 14
-
-
-def test_job_metrics_for_one_finished_job() -> None:
-    registry = CollectorRegistry()
-    metrics = JobMetrics(registry)
-    now = utcnow()
-    result = make_result().model_dump(mode="json")
-    result["faces"] = [{}] * 20
-    result["stage_seconds"] = {"probing": 0.1, "detecting": 1.0, "classifying": 0.8, "total": 2.0}
-    result["classifier_batches"] = [{"size": 16, "seconds": 0.5}, {"size": 3, "seconds": 0.25},
-                                    {"size": 1, "seconds": 0.05}]  # a frame's two faces split over a batch edge
-    job = make_job(state=JobState.succeeded, enqueued_at=now - timedelta(seconds=10),
-                   started_at=now - timedelta(seconds=4), finished_at=now, result=result)
-
-    metrics.observe(job)
-
-    def get(name: str, **labels: str) -> float | None:
-        return registry.get_sample_value(name, labels)
-
-    assert get("deepscreen_jobs_succeeded_total", kind="image") == 1
-    assert get("deepscreen_job_queue_wait_seconds_sum", kind="image") == 6
-    assert get("deepscreen_job_processing_seconds_sum", kind="image", state="succeeded") == 4
-    assert get("deepscreen_job_stage_seconds_sum", kind="image", stage="detecting") == 1.0
-    assert get("deepscreen_job_stage_seconds_count", kind="image", stage="total") is None
-    assert get("deepscreen_job_faces_sum", kind="image") == 20
-    assert get("deepscreen_classifier_batch_size_count") == 3  # the batches as they ran, not 16 + 4
-    assert get("deepscreen_classifier_batch_size_sum") == 20
-    assert get("deepscreen_classifier_batch_seconds_count") == 3
-    assert get("deepscreen_classifier_batch_seconds_sum") == 0.8
-    assert get("deepscreen_classifier_batch_seconds_bucket", le="0.05") == 1  # measured, not 0.8 / 3 each
-
-
-def test_a_failed_job_without_result_counts_its_error_code() -> None:
-    registry = CollectorRegistry()
-    metrics = JobMetrics(registry)
-    job = make_job(state=JobState.failed, error_code="corrupt_media", started_at=utcnow(), finished_at=utcnow())
-
-    metrics.observe(job)
-
-    failed = {"kind": "image", "error_code": "corrupt_media"}
-    assert registry.get_sample_value("deepscreen_jobs_failed_total", failed) == 1
-    assert registry.get_sample_value("deepscreen_job_faces_count", {"kind": "image"}) is None
 
 
 def test_the_start_script_names_and_wipes_the_multiprocess_folder_before_anything_starts(tmp_path: Path) -> None:

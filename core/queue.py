@@ -204,9 +204,10 @@ class UnknownBacklog:
 def _embedded_broker_in_wal_mode(path: Path) -> None:
     """Put the embedded broker's SQLite file in WAL mode, which the file keeps for every later connection.
 
-    kombu opens it in SQLite's default rollback-journal mode, where each publish is two or three
-    fsyncs and waits behind every worker poll (kombu's `BEGIN IMMEDIATE`); in WAL mode a publish is
-    one fsync and readers never wait. kombu builds its own engine, so this is set on the file.
+    kombu opens it in SQLite's default rollback-journal mode, where each publish syncs both the
+    journal and the database and waits behind every worker poll (kombu's `BEGIN IMMEDIATE`); in WAL
+    mode a commit syncs only the log and readers never wait. kombu builds its own engine, so this is
+    set on the file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -69,8 +69,8 @@ def test_a_transient_database_error_is_retried_by_celery_once_per_retry(
 
     assert body["state"] == "succeeded", body
     assert body["attempts"] == 1, "the failed claims never ran the job"
-    retries = len(re.findall(r"job\.analyze\[[^\]]+\] retry: Retry in", final_log))
-    received = len(re.findall(r"job\.analyze\[[^\]]+\] received", final_log))
+    retries = len(_RETRIED.findall(final_log))
+    received = len(_RECEIVED.findall(final_log))
     assert retries >= 1
     assert received == 1 + retries, f"one delivery per retry, no extra message: {received} for {retries} retries"
     assert "nothing to do" not in final_log, "no duplicate delivery"

@@ -175,6 +175,20 @@ def trained_indices(key: str, data) -> np.ndarray:
     return np.flatnonzero(np.isin(data.labels, keep))
 
 
+def validation_views(sets: dict[str, dict], config: ModelConfig, max_per_source: int,
+                     rng: np.random.Generator) -> list:
+    """Each source's validation images of the labels it trains on (a seeded subsample of at most
+    `max_per_source`, 0: all): what a run calibrates on and model selection compares in-domain."""
+    from ml.train.dataset import EvalView
+
+    views = [EvalView(split_sets["val"], config, trained_indices(key, split_sets["val"]))
+             for key, split_sets in sets.items()]
+    views = [view for view in views if len(view)]
+    if max_per_source > 0:
+        views = [EvalView(v.data, config, np.sort(rng.permutation(v.indices)[:max_per_source])) for v in views]
+    return views
+
+
 def train(settings: TrainSettings, *, resume: bool = False, sets=None) -> dict:
     """Run (or resume) training, then calibrate and export; returns the run summary.
 
@@ -204,13 +218,8 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
     train_sets = {key: split_sets["train"] for key, split_sets in sets.items()}
     train_set = TrainMix(train_sets, config, settings.samples_per_epoch, settings.seed, settings.mix)
     logger.info("mix: %s", dict(zip(train_set.kinds, np.round(train_set.weights, 3).tolist(), strict=True)))
-    val_views = [EvalView(split_sets["val"], config, trained_indices(key, split_sets["val"]))
-                 for key, split_sets in sets.items()]
-    val_views = [view for view in val_views if len(view)]
     rng = np.random.default_rng(settings.seed)
-    if settings.val_max_per_source > 0:
-        val_views = [EvalView(v.data, config, np.sort(rng.permutation(v.indices)[: settings.val_max_per_source]))
-                     for v in val_views]
+    val_views = validation_views(sets, config, settings.val_max_per_source, rng)
     monitor_views = [
         EvalView(v.data, config, np.sort(v.indices[rng.permutation(len(v))[: settings.val_monitor]]))
         for v in val_views

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ml.contracts import Aggregation, MediaLimits
 
-DEFAULT_AGGREGATION = Aggregation.trimmed_top
-"""The strategy `python -m ml.train.calibrate` found best on held-out video sources (UADFV, TIMIT,
-leave-one-source-out): the fewest false alarms at its fitted threshold, 5.5 % (mean vs 11.3 %,
-confident 7.0 %), and the most fakes caught, 60.5 % (docs/model-card.md)."""
+DEFAULT_AGGREGATION = Aggregation.confident
+"""The strategy `python -m ml.train.calibrate` found best for 2.0.0 on held-out video sources (UADFV,
+TIMIT, leave-one-source-out): none kept false alarms within 5 %, and `confident` came closest, 5.3 %
+(trimmed_top 5.8 %, mean 8.5 %), catching 57.7 % (trimmed_top 64.0 %; docs/model-card.md)."""
 Backend = Literal["auto", "torch", "onnx"]
 
 

@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(report)
     if args.export:
         winner = next(c for c in found if c.name == chosen)
-        config = winner.config.model_copy(update={"version": args.version, "operating_points": []})
+        config = winner.config.model_copy(update={"version": args.version, "operating_points": ()})
         settings = TrainSettings(out_dir=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir,
                                  export=args.export, version=args.version, batch_size=args.batch_size, workers=1)
         trained = {key: split_sets for key, split_sets in sets.items() if SOURCES[key].trained}

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.config import PipelineConfig
-from ml.contracts import Aggregation, MediaKind, OperatingPoint, Signal
+from ml.config import DEFAULT_AGGREGATION, PipelineConfig
+from ml.contracts import MediaKind, OperatingPoint, Signal
 from ml.train.synthetic import apply_head, fit_head, reencode, weights_digest, write_head
 
 
@@ -33,7 +33,7 @@ def test_reencoding_is_the_same_for_both_classes_and_seeded_by_the_file() -> Non
 
 
 def _point(threshold: float) -> OperatingPoint:
-    return OperatingPoint(signal=Signal.synthetic_face, media_kind=MediaKind.image, aggregation=Aggregation.trimmed_top,
+    return OperatingPoint(signal=Signal.synthetic_face, media_kind=MediaKind.image, aggregation=DEFAULT_AGGREGATION,
                           threshold=threshold, inconclusive_threshold=threshold, calibration_set="test")
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ml.train.data import default_cache_dir, default_data_dir
+from ml.train.sbi import BlendMask
 from ml.train.train import TrainSettings, train
 
 
@@ -92,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
                              "dfdc_real=0.3,utkface_real=0.2,dfdc_fake=0.2,sbi=0.3 (default: DEFAULT_MIX)")
     parser.add_argument("--max-minutes", type=float, default=0.0,
                         help="stop after the epoch that crosses this budget, then calibrate (0: off)")
+    parser.add_argument("--blend-mask", type=BlendMask, choices=list(BlendMask), default=defaults.blend_mask,
+                        help="self-blend masks: the landmark hull (paper) or the 1.x ellipse (ablation)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/state.pt")
     args = parser.parse_args(argv)
     settings = TrainSettings(
@@ -102,7 +105,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, bool]:
         freeze_blocks=args.freeze_blocks, architecture=args.architecture, init=args.init, seed=args.seed,
         device=args.device, threads=args.threads, workers=args.workers, export=args.export,
         version=args.version, sources=args.sources, raw_dir=args.raw, cache_input_size=args.cache_input_size,
-        max_minutes=args.max_minutes, mix=args.mix,
+        max_minutes=args.max_minutes, mix=args.mix, blend_mask=args.blend_mask,
     )
     return settings, args.resume
 

@@ -19,7 +19,7 @@ from ml.crop import square_box
 from ml.model import ModelConfig, preprocess
 from ml.train.augment import square_crop_resize, upload_augment
 from ml.train.data import CONTEXT_MARGIN, CachedSet
-from ml.train.sbi import DFDC_FACE_BOX, FaceBox, self_blend
+from ml.train.sbi import DFDC_FACE_BOX, BlendMask, FaceBox, self_blend
 
 _CONTEXT_BOX_EDGE = CONTEXT_MARGIN / (1 + 2 * CONTEXT_MARGIN)
 CONTEXT_FACE_BOX: FaceBox = (_CONTEXT_BOX_EDGE, _CONTEXT_BOX_EDGE, 1 - _CONTEXT_BOX_EDGE, 1 - _CONTEXT_BOX_EDGE)
@@ -95,13 +95,15 @@ def _face_box(data: CachedSet, index: int) -> FaceBox:
 
 
 def render(
-    data: CachedSet, index: int, config: ModelConfig, rng: np.random.Generator | None, *, blend: bool
+    data: CachedSet, index: int, config: ModelConfig, rng: np.random.Generator | None, *, blend: bool,
+    blend_mask: BlendMask = BlendMask.landmarks,
 ) -> np.ndarray:
     """One training (rng given) or evaluation (rng None) crop as RGB uint8 at the input size."""
     image = np.asarray(data.images[index])
     if blend:
         assert rng is not None
-        landmarks = data.landmarks[index] if data.landmarks is not None else None
+        use_landmarks = blend_mask == BlendMask.landmarks and data.landmarks is not None
+        landmarks = data.landmarks[index] if use_landmarks else None
         image, _ = self_blend(image, _face_box(data, index), rng, landmarks)
     crop = frame_square(image, production_square(data, index, config.crop_margin), config.input_size, rng)
     return upload_augment(crop, rng) if rng is not None else crop
@@ -121,8 +123,10 @@ class TrainMix(Dataset):
         length: int,
         seed: int,
         mix: dict[str, float] | None = None,
+        blend_mask: BlendMask = BlendMask.landmarks,
     ) -> None:
         self.config = config
+        self.blend_mask = blend_mask
         self.length = length
         self.seed = seed
         mix = dict(mix or DEFAULT_MIX)
@@ -167,7 +171,7 @@ class TrainMix(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         blend = kind == SBI_KIND
         label = 1.0 if blend else float(pool.data.labels[item])
-        crop = render(pool.data, item, self.config, rng, blend=blend)
+        crop = render(pool.data, item, self.config, rng, blend=blend, blend_mask=self.blend_mask)
         return preprocess([crop], self.config)[0], torch.tensor(label)
 
 

@@ -14,7 +14,7 @@ an ellipse in the face box (`ellipse_mask`), the stand-in the 1.1.0 model was tr
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 import cv2
 import numpy as np
@@ -39,6 +39,15 @@ REFERENCE_PX = 380
 MASK_RESIZE = (192, 257)
 """The paper's blend mask is eroded and blurred at a random 192-256 px scale, then resized back."""
 BLUR_KERNELS = tuple(range(5, 26, 2))
+
+
+class BlendMask(StrEnum):
+    """Where a self-blend's mask comes from (`--blend-mask`; the ablation of docs/training.md)."""
+
+    landmarks = "landmarks"
+    """The paper's convex hull of the 68 landmarks, elastically deformed (the ellipse where none)."""
+    ellipse = "ellipse"
+    """The 1.x stand-in: a jittered ellipse in the detector box, landmarks ignored."""
 
 
 class Hull(IntEnum):

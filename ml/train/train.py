@@ -27,6 +27,7 @@ from ml.contracts import DEFAULT_CHECKPOINT
 from ml.model import ModelConfig, load_checkpoint, save_checkpoint, with_model_preprocessing
 from ml.pretrained import init_classifier
 from ml.train.calibrate import balanced_accuracy_threshold, fit_temperature
+from ml.train.sbi import BlendMask
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class TrainSettings:
     """Input size the cache was built for; a smaller `input_size` is cut from the same cache."""
     mix: dict[str, float] | None = None
     """Share of each sample kind per epoch (`ml.train.dataset.DEFAULT_MIX` when None)."""
+    blend_mask: BlendMask = BlendMask.landmarks
+    """Self-blend masks from the landmark hull (the paper) or the 1.x ellipse (the ablation)."""
     max_minutes: float = 0.0
     """Safety stop: after an epoch that ends past this many minutes, skip the remaining epochs and
     calibrate what exists (the cosine schedule is then cut short; logged and in the summary). 0 = off."""
@@ -216,7 +219,8 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
 
     sets = sets if sets is not None else load_cached_sets(settings)
     train_sets = {key: split_sets["train"] for key, split_sets in sets.items()}
-    train_set = TrainMix(train_sets, config, settings.samples_per_epoch, settings.seed, settings.mix)
+    train_set = TrainMix(train_sets, config, settings.samples_per_epoch, settings.seed, settings.mix,
+                         settings.blend_mask)
     logger.info("mix: %s", dict(zip(train_set.kinds, np.round(train_set.weights, 3).tolist(), strict=True)))
     rng = np.random.default_rng(settings.seed)
     val_views = validation_views(sets, config, settings.val_max_per_source, rng)

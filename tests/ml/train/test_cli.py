@@ -37,3 +37,13 @@ def test_a_bad_mix_is_refused(mix: str, capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit):
         parse_args(["--mix", mix])
     assert "--mix" in capsys.readouterr().err
+
+
+def test_the_blend_mask_ablation_is_a_closed_choice(capsys: pytest.CaptureFixture[str]) -> None:
+    from ml.train.sbi import BlendMask
+
+    assert parse_args([])[0].blend_mask is BlendMask.landmarks
+    assert parse_args(["--blend-mask", "ellipse"])[0].blend_mask is BlendMask.ellipse
+    with pytest.raises(SystemExit):
+        parse_args(["--blend-mask", "circle"])
+    assert "--blend-mask" in capsys.readouterr().err

@@ -89,6 +89,26 @@ def test_the_mix_draws_every_available_kind_and_blends_every_real_source() -> No
         TrainMix(sets, ModelConfig(input_size=64), 10, seed=0, mix={"nuaa_real": 1.0})
 
 
+def test_the_ellipse_ablation_ignores_landmarks_and_the_default_uses_them() -> None:
+    from dataclasses import replace
+
+    from ml.model import ModelConfig
+    from ml.train.dataset import SBI_KIND, TrainMix
+    from ml.train.sbi import BlendMask
+
+    lfw = _sets()["lfw"]["train"]
+    without = replace(lfw, landmarks=None)
+    config, mix = ModelConfig(input_size=64), {"lfw_real": 0.0001, SBI_KIND: 1.0}
+
+    def sample(data, mask: BlendMask) -> torch.Tensor:
+        return TrainMix({"lfw": data}, config, 4, seed=0, mix=mix, blend_mask=mask)[0][0]
+
+    plan = TrainMix({"lfw": lfw}, config, 4, seed=0, mix=mix)
+    assert plan.kinds[plan.plan[0][0]] == SBI_KIND, "the first sample is a self-blend"
+    assert torch.equal(sample(lfw, BlendMask.ellipse), sample(without, BlendMask.landmarks))
+    assert not torch.equal(sample(lfw, BlendMask.landmarks), sample(lfw, BlendMask.ellipse))
+
+
 def test_frozen_blocks_stay_and_the_head_learns(settings: TrainSettings) -> None:
     from ml.model import ModelConfig
     from ml.pretrained import init_classifier

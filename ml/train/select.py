@@ -55,7 +55,14 @@ UNSEEN_VIDEO_SOURCES = tuple(key for key, source in SOURCES.items() if set(sourc
 MIN_IN_DOMAIN_AUC = 0.90
 """A candidate must keep this validation AUC on DFDC (issue 12's in-domain floor) to be chosen."""
 
-VIDEO_AGGREGATIONS = (Aggregation.mean, Aggregation.trimmed_top)
+VIDEO_AGGREGATIONS = tuple(Aggregation)
+
+SELECTION_AGGREGATION = Aggregation.trimmed_top
+"""Video AUC the choice ranks by: the product's default when 2.0.0 was chosen (calibration then moved
+the default to `confident`, whose AUC is reported beside it)."""
+
+CALIBRATION_PER_SOURCE = 400
+"""Validation images per trained source the exported candidate is recalibrated on, as training does."""
 
 
 @dataclass(frozen=True)
@@ -144,20 +151,21 @@ def score_candidate(candidate: Candidate, sets: dict[str, dict], *, frames_per_s
 
 
 def selection_score(figures: dict[str, float]) -> float:
-    """Mean video AUC over the unseen sources with the product's default aggregation (trimmed_top);
-    minus infinity below the in-domain floor on DFDC's validation split."""
+    """Mean video AUC over the unseen sources (`SELECTION_AGGREGATION`); minus infinity below the
+    in-domain floor on DFDC's validation split."""
     if figures.get("dfdc_val_auc", 0.0) < MIN_IN_DOMAIN_AUC:
         return -math.inf
-    return float(np.mean([figures[f"{key}_video_auc_{Aggregation.trimmed_top}"] for key in UNSEEN_VIDEO_SOURCES]))
+    return unseen_video_auc(figures)
+
+
+def unseen_video_auc(figures: dict[str, float]) -> float:
+    return float(np.mean([figures[f"{key}_video_auc_{SELECTION_AGGREGATION}"] for key in UNSEEN_VIDEO_SOURCES]))
 
 
 def choose(table: dict[str, dict[str, float]]) -> str:
     """The candidate with the best selection score; ties and an all-below-floor table go to the
     best mean unseen video AUC (the floor is then reported as missed, not silently waived)."""
-    def fallback(name: str) -> float:
-        return float(np.mean([table[name][f"{k}_video_auc_{Aggregation.trimmed_top}"] for k in UNSEEN_VIDEO_SOURCES]))
-
-    return max(table, key=lambda name: (selection_score(table[name]), fallback(name)))
+    return max(table, key=lambda name: (selection_score(table[name]), unseen_video_auc(table[name])))
 
 
 def markdown(table: dict[str, dict[str, float]], chosen: str) -> str:
@@ -233,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = TrainSettings(out_dir=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir,
                                  export=args.export, version=args.version, batch_size=args.batch_size, workers=1)
         trained = {key: split_sets for key, split_sets in sets.items() if SOURCES[key].trained}
-        views = validation_views(trained, config, 400, np.random.default_rng(args.seed))
+        views = validation_views(trained, config, CALIBRATION_PER_SOURCE, np.random.default_rng(args.seed))
         summary = calibrate_and_export(winner.module, config, views, settings, torch.device("cpu"))
         (args.out / "export.json").write_text(json.dumps(summary | {"chosen": chosen}, indent=2))
         sys.stdout.write(f"exported {chosen} to {args.export} (sha256 {summary['sha256']})\n")

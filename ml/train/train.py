@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,8 +76,10 @@ class TrainSettings:
     blend_mask: BlendMask = BlendMask.landmarks
     """Self-blend masks from the landmark hull (the paper) or the 1.x ellipse (the ablation)."""
     max_minutes: float = 0.0
-    """Safety stop: after an epoch that ends past this many minutes, skip the remaining epochs and
-    calibrate what exists (the cosine schedule is then cut short; logged and in the summary). 0 = off."""
+    """Time budget (0 = off): the cosine schedule follows whichever is further along, the planned
+    steps or the clock, and training stops when the clock runs out, mid-epoch if need be, so the
+    learning rate is annealed to zero even when the machine is slower than planned (a lent GPU
+    machine gives one command 10 minutes). Stopping early is logged and in the summary."""
 
     def model_config(self, model: torch.nn.Module) -> ModelConfig:
         """The checkpoint's config for `model`: normalisation and input size from the model's own data config."""
@@ -108,11 +111,16 @@ def freeze_early(model: torch.nn.Module, blocks: int) -> list[torch.nn.Module]:
     return frozen
 
 
-def cosine_with_warmup(total_steps: int, warmup: int):
+def cosine_with_warmup(total_steps: int, warmup: int, budget_spent: Callable[[], float] | None = None):
+    """LR factor per step: linear warmup, then a cosine to zero over the remaining steps, or over
+    the time budget when `budget_spent` (its fraction used, 0..1+) is further along."""
+
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
         progress = (step - warmup) / max(1, total_steps - warmup)
+        if budget_spent is not None:
+            progress = max(progress, budget_spent())
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
@@ -233,8 +241,14 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = math.ceil(settings.samples_per_epoch / settings.batch_size)
+    run_started = time.perf_counter()
+
+    def budget_spent() -> float:
+        return (time.perf_counter() - run_started) / (60 * settings.max_minutes)
+
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, cosine_with_warmup(settings.epochs * steps_per_epoch, settings.warmup_steps)
+        optimiser, cosine_with_warmup(settings.epochs * steps_per_epoch, settings.warmup_steps,
+                                      budget_spent if settings.max_minutes else None)
     )
     history: list[dict] = []
     start_epoch = 0
@@ -248,12 +262,9 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
         start_epoch = state["epoch"] + 1
         logger.info("Resumed from %s at epoch %d", state_path, start_epoch)
 
-    run_started = time.perf_counter()
     stopped_early = False
     for epoch in range(start_epoch, settings.epochs):
-        if settings.max_minutes and (time.perf_counter() - run_started) / 60 > settings.max_minutes:
-            logger.warning("Time budget of %.0f min spent: stopping before epoch %d", settings.max_minutes, epoch + 1)
-            stopped_early = True
+        if stopped_early:
             break
         train_set.set_epoch(epoch)
         loader = _loader(train_set, settings, shuffle=False, device=device)  # the plan is already random
@@ -278,9 +289,14 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
             bar.set_postfix(
                 loss=f"{np.mean(losses[-50:]):.4f}", img_s=f"{rate:.1f}", lr=f"{schedule.get_last_lr()[0]:.2e}"
             )
+            if settings.max_minutes and budget_spent() >= 1.0:
+                logger.warning("Time budget of %.1f min spent in epoch %d after %d images: stopping",
+                               settings.max_minutes, epoch + 1, seen)
+                stopped_early = True
+                break
         elapsed = time.perf_counter() - started
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "images_per_s": seen / elapsed,
-                  "epoch_seconds": elapsed}
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "images": seen,
+                  "images_per_s": seen / elapsed, "epoch_seconds": elapsed}
         pooled_logits, pooled_labels = [], []
         for view in monitor_views:
             logits_v, labels_v = predict_logits(model, _loader(view, settings, shuffle=False, device=device), device)

@@ -12,7 +12,7 @@ from skimage import data as skdata
 from timm.data import resolve_model_data_config
 
 from ml.model import CheckpointError, ModelConfig
-from ml.pretrained import imagenet_lite0, init_classifier, map_by_position
+from ml.pretrained import imagenet_lite0, init_classifier, map_by_position, save_lite0_backbone
 
 CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger, Persian, Siamese, Egyptian cat
 EGYPTIAN_CAT, ESPRESSO = 285, 967
@@ -93,3 +93,13 @@ def test_a_deepscreen_checkpoint_is_continued_with_its_head(tmp_path: Path) -> N
     torch.testing.assert_close(continued.classifier.weight, trained.classifier.weight)
     torch.testing.assert_close(continued.classifier.bias, trained.classifier.bias)
     torch.testing.assert_close(continued.blocks[3][0].conv_pw.weight, trained.blocks[3][0].conv_pw.weight)
+
+
+def test_the_fp16_backbone_for_a_gpu_machine_starts_the_same_classifier(tmp_path: Path) -> None:
+    path = save_lite0_backbone(tmp_path / "lite0.safetensors")
+    assert path.stat().st_size < 8_000_000, "small enough to travel beside the pack"
+    from_file = init_classifier(ModelConfig(), init=path).state_dict()
+    from_package = init_classifier(ModelConfig()).state_dict()
+    assert from_file.keys() == from_package.keys()
+    for key, value in from_package.items():
+        torch.testing.assert_close(from_file[key], value, atol=2e-3, rtol=1e-3, msg=key)

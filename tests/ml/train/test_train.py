@@ -11,7 +11,7 @@ import torch
 
 from ml.model import load_checkpoint
 from ml.train.data import CachedSet
-from ml.train.train import TrainSettings, train
+from ml.train.train import TrainSettings, cosine_with_warmup, train
 
 
 def _sets(n: int = 16, size: int = 80) -> dict[str, dict[str, CachedSet]]:
@@ -144,3 +144,24 @@ def test_the_checkpoint_takes_its_preprocessing_from_the_trained_model(settings:
     assert config.input_size == 64, "an explicit --input-size still sets the resolution"
     settings.input_size = None
     assert settings.model_config(build_classifier(config)).input_size == 224, "else the architecture's own"
+
+
+def test_the_schedule_anneals_on_the_clock_when_the_time_budget_is_ahead_of_the_steps() -> None:
+    spent = [0.0]
+    factor = cosine_with_warmup(1000, 10, lambda: spent[0])
+    assert factor(0) == pytest.approx(0.1), "warmup goes by steps"
+    assert factor(20) == pytest.approx(cosine_with_warmup(1000, 10)(20)), "the steps lead while the clock is behind"
+    spent[0] = 0.5
+    assert factor(20) == pytest.approx(0.5), "half the budget spent: half way down the cosine"
+    spent[0] = 1.2
+    assert factor(20) == pytest.approx(0.0)
+
+
+def test_a_spent_time_budget_stops_mid_epoch_and_still_calibrates_and_exports(settings: TrainSettings) -> None:
+    settings.samples_per_epoch, settings.epochs = 10_000, 3
+    settings.max_minutes = 1e-6  # spent after the first step
+    summary = train(settings, sets=_sets())
+    assert summary["stopped_early"] is True
+    assert [h["epoch"] for h in summary["history"]] == [1], "no further epoch once the budget is spent"
+    assert summary["history"][0]["images"] == settings.batch_size, "stopped after the first step, mid-epoch"
+    assert load_checkpoint(settings.export, torch.device("cpu")).config.threshold > 0.0

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from ml.model import CheckpointError, ModelConfig, build_classifier
+from ml.model import SYNTHETIC_HEAD_PREFIX, CheckpointError, ModelConfig, build_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,12 @@ def init_classifier(config: ModelConfig, init: Path | None = None) -> torch.nn.M
         backbone = imagenet_lite0().state_dict()
     else:
         backbone = read_state_dict(init)
+    # A shipped checkpoint's synthetic-face head is fitted on the finished classifier's features
+    # (ml.train.synthetic), so it cannot carry over to a classifier that is trained further.
+    dropped = [k for k in backbone if k.startswith(SYNTHETIC_HEAD_PREFIX)]
+    backbone = {k: v for k, v in backbone.items() if not k.startswith(SYNTHETIC_HEAD_PREFIX)}
+    if dropped:
+        logger.info("Dropped the synthetic-face head of %s: refit it with ml.train.synthetic", init)
     head_state = {k.removeprefix(HEAD_PREFIX): v for k, v in backbone.items() if k.startswith(HEAD_PREFIX)}
     backbone = {k: v for k, v in backbone.items() if not k.startswith(HEAD_PREFIX)}
     expected = {k for k in target if not k.startswith(HEAD_PREFIX)}

@@ -103,3 +103,15 @@ def test_the_fp16_backbone_for_a_gpu_machine_starts_the_same_classifier(tmp_path
     assert from_file.keys() == from_package.keys()
     for key, value in from_package.items():
         torch.testing.assert_close(from_file[key], value, atol=2e-3, rtol=1e-3, msg=key)
+
+
+def test_the_shipped_checkpoint_with_its_synthetic_head_can_be_trained_further() -> None:
+    """The default checkpoint carries `synthetic_head.*`; continuing from it once failed on those keys."""
+    from ml.contracts import DEFAULT_CHECKPOINT
+    from ml.model import load_checkpoint
+
+    shipped = load_checkpoint(DEFAULT_CHECKPOINT, torch.device("cpu"))
+    assert shipped.config.synthetic_head, "the premise: the shipped checkpoint has a synthetic head"
+    continued = init_classifier(ModelConfig(), init=DEFAULT_CHECKPOINT)
+    assert not any(key.startswith("synthetic_head") for key in continued.state_dict())
+    torch.testing.assert_close(continued.classifier.weight, shipped.module.classifier.weight.float())

@@ -25,7 +25,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
 from ml.contracts import DEFAULT_CHECKPOINT
-from ml.model import ModelConfig, load_checkpoint, save_checkpoint, with_model_preprocessing
+from ml.model import ModelConfig, load_checkpoint, logits_to_probability, save_checkpoint, with_model_preprocessing
 from ml.pretrained import init_classifier
 from ml.train.calibrate import balanced_accuracy_threshold, fit_temperature
 from ml.train.sbi import BlendMask
@@ -304,7 +304,8 @@ def _train(settings: TrainSettings, *, resume: bool, sets) -> dict:
             pooled_labels.append(labels_v)
             if len(np.unique(labels_v)) == 2:
                 record[f"val_auc_{view.data.source}"] = roc_auc(labels_v, logits_v)
-            record[f"val_real_mean_p_{view.data.source}"] = float(np.mean(1 / (1 + np.exp(-logits_v[labels_v == 0]))))
+            real_p = logits_to_probability(torch.from_numpy(logits_v[labels_v == 0]), 1.0)
+            record[f"val_real_mean_p_{view.data.source}"] = float(real_p.mean())
         record["val_auc_pooled"] = roc_auc(np.concatenate(pooled_labels), np.concatenate(pooled_logits))
         history.append(record)
         logger.info("epoch %s", json.dumps(record))
@@ -330,7 +331,7 @@ def calibrate_and_export(model, config: ModelConfig, val_views, settings: TrainS
     loader = _loader(ConcatDataset(val_views), settings, shuffle=False, device=device)
     logits, labels = predict_logits(model, loader, device)
     temperature = fit_temperature(logits, labels)
-    probabilities = torch.sigmoid(torch.from_numpy(logits / temperature)).numpy()
+    probabilities = logits_to_probability(torch.from_numpy(logits), temperature).numpy()
     sources = np.concatenate([[view.data.source] * len(view) for view in val_views])
     threshold = balanced_accuracy_threshold(probabilities, labels, sources)
     final = config.model_copy(update={"temperature": temperature, "threshold": threshold})

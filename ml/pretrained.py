@@ -123,9 +123,8 @@ def init_classifier(config: ModelConfig, init: Path | None = None) -> torch.nn.M
         backbone = read_state_dict(init)
     # A shipped checkpoint's synthetic-face head is fitted on the finished classifier's features
     # (ml.train.synthetic), so it cannot carry over to a classifier that is trained further.
-    dropped = [k for k in backbone if k.startswith(SYNTHETIC_HEAD_PREFIX)]
-    backbone = {k: v for k, v in backbone.items() if not k.startswith(SYNTHETIC_HEAD_PREFIX)}
-    if dropped:
+    if any(k.startswith(SYNTHETIC_HEAD_PREFIX) for k in backbone):
+        backbone = {k: v for k, v in backbone.items() if not k.startswith(SYNTHETIC_HEAD_PREFIX)}
         logger.info("Dropped the synthetic-face head of %s: refit it with ml.train.synthetic", init)
     head_state = {k.removeprefix(HEAD_PREFIX): v for k, v in backbone.items() if k.startswith(HEAD_PREFIX)}
     backbone = {k: v for k, v in backbone.items() if not k.startswith(HEAD_PREFIX)}

@@ -136,6 +136,20 @@ def unpack(path: Path) -> dict[str, dict[str, CachedSet]]:
     return out
 
 
+def parse_count(text: str) -> tuple[str, int]:
+    """`SOURCE=N`: train images of one source in the pack (a key of `DEFAULT_TRAIN_COUNTS`)."""
+    key, _, count = text.partition("=")
+    if key not in DEFAULT_TRAIN_COUNTS:
+        raise argparse.ArgumentTypeError(f"unknown source {key!r}; packed: {', '.join(DEFAULT_TRAIN_COUNTS)}")
+    try:
+        number = int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key}: {count!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{key}: a count cannot be negative")
+    return key, number
+
+
 def main(argv: list[str] | None = None) -> int:
     """`pack` the cache for a GPU machine, or `train` from a pack (other options go to ml.train)."""
     parser = argparse.ArgumentParser(prog="python -m ml.train.pack", description=main.__doc__)
@@ -144,13 +158,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     parser.add_argument("--max-mib", type=float, default=60.0)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the per-source counts (dry runs)")
+    parser.add_argument("--cache-input-size", type=int, default=224, help="pack: input size the cache was built for")
+    parser.add_argument("--count", type=parse_count, action="append", default=[], metavar="SOURCE=N",
+                        help="pack: train images of one source instead of its default (0 leaves it out; repeatable)")
+    parser.add_argument("--quality", type=int, default=PACK_QUALITY, help="pack: JPEG quality of the crops")
+    parser.add_argument("--px", type=int, default=PACK_PX, help="pack: side of the packed crops")
     parser.add_argument("--imagenet-init", type=Path, default=None,
                         help="pack: also write the ImageNet Lite0 backbone here (fp16) to start the GPU run from")
     args, rest = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "pack":
-        counts = {k: max(2, int(v * args.scale)) for k, v in DEFAULT_TRAIN_COUNTS.items()}
-        summary = pack(args.cache_dir, args.pack_path, counts=counts, max_mib=args.max_mib,
+        if rest:
+            parser.error(f"unrecognised arguments for pack: {' '.join(rest)}")
+        counts = {**DEFAULT_TRAIN_COUNTS, **dict(args.count)}
+        counts = {k: max(2, int(v * args.scale)) for k, v in counts.items() if v > 0}
+        summary = pack(args.cache_dir, args.pack_path, input_size=args.cache_input_size, counts=counts,
+                       max_mib=args.max_mib, size=args.px, quality=args.quality,
                        val_count=max(2, int(VAL_COUNT * args.scale)))
         if args.imagenet_init is not None:
             from ml.pretrained import save_lite0_backbone

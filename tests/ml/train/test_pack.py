@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,22 @@ def test_a_pack_trains(tmp_path: Path) -> None:
     assert summary["history"][0]["epoch"] == 1
     with pytest.raises(KeyError):
         sets["uadfv"]
+
+
+def test_the_pack_command_takes_counts_quality_and_size(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A DFDC-heavier pack at lower quality: what the next GPU run needs (docs/training.md)."""
+    from ml.train.pack import main
+
+    cache = _cache(tmp_path)
+    out = tmp_path / "pack.npz"
+    assert main(["pack", str(out), "--cache-dir", str(cache), "--cache-input-size", "64", "--scale", "0.01",
+                 "--count", "dfdc=400", "--count", "lfw=0", "--count", "nuaa=0", "--px", "40", "--quality", "60"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["sets"]["dfdc/train"]["images"] == 4, "400 x 0.01, classes balanced"
+    assert summary["sets"]["utkface/train"]["images"] == 18, "the others keep their defaults (1,800 x 0.01)"
+    assert (summary["size"], summary["quality"]) == (40, 60)
+    assert set(unpack(out)) == {"dfdc", "utkface", "ffhq_sg2"}, "a count of 0 leaves a source out"
+    assert unpack(out)["dfdc"]["train"].images.shape[1:] == (40, 40, 3)
+    for wrong in (["--count", "celebdf=10"], ["--count", "dfdc=many"], ["--epochs", "3"]):
+        with pytest.raises(SystemExit):
+            main(["pack", str(out), *wrong])

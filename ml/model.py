@@ -203,15 +203,19 @@ def load_checkpoint(path: Path, device: torch.device, *, lazy: bool = False) -> 
     return LoadedModel(module, config, file_sha256(path), path=path, device=device, synthetic_head=head)
 
 
+def without_synthetic_head(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The classifier's tensors alone: the synthetic-face head is loaded on its own
+    (`_load_synthetic_head`) and is refitted, not carried over, when the classifier trains further."""
+    return {k: v for k, v in tensors.items() if not k.startswith(SYNTHETIC_HEAD_PREFIX)}
+
+
 def _load_module(path: Path, config: ModelConfig, device: torch.device) -> torch.nn.Module:
     module = build_classifier(config)
     try:
         tensors = load_file(str(path))
     except (OSError, SafetensorError) as exc:
         raise CheckpointError(f"Cannot read checkpoint {path}: {exc}") from exc
-    tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
-    for name in [k for k in tensors if k.startswith(SYNTHETIC_HEAD_PREFIX)]:
-        del tensors[name]  # the head is loaded on its own (`_load_synthetic_head`)
+    tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in without_synthetic_head(tensors).items()}
     try:
         module.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

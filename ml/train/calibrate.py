@@ -24,6 +24,7 @@ import torch
 from sklearn.metrics import roc_curve
 
 from ml.contracts import Aggregation, MediaKind, OperatingPoint, Signal
+from ml.train.sources import SOURCES, Role
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, max_iter: int = 200) -> float:
@@ -72,8 +73,9 @@ INCONCLUSIVE_FALSE_ALARM = 0.15
 is said of 85 % of real media or more; between the two, the tool says it cannot tell."""
 MIN_FIT_REALS = 20
 """A source with fewer real items is only measured, never fitted on (one real clip is no quantile)."""
-EVAL_ONLY_SOURCES = frozenset({"clips"})
-"""The data protocol: the shared clips are for evaluation only, never fitted on."""
+EVAL_ONLY_SOURCES = frozenset({"clips"} | {key for key, source in SOURCES.items()
+                                           if set(source.roles.values()) == {Role.EVALUATION}})
+"""The data protocol: the shared clips and the `Role.EVALUATION` sources are measured, never fitted on."""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ class Role(StrEnum):
     """Never trained on, any split: model choice is judged here (leave-sources-out)."""
     SYNTHETIC = "synthetic"
     """Fully generated faces: the synthetic-face signal (fit on train, choose on val, report test)."""
+    EVALUATION = "evaluation"
+    """Reported only: never trained on, never chosen or fitted on (a judge no decision has seen)."""
 
 
 class Framing(StrEnum):
@@ -146,6 +148,17 @@ def _timit(root: Path) -> Iterator[tuple[Path, int, str, str]]:
                         yield path, label, "timit:" + speaker.name, f"timit:{name}/{speaker.name}/{sentence.name}"
 
 
+FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
+"""FaceForensics++'s four manipulations: two face swaps and two reenactments (expressions only)."""
+
+
+def _ffpp(root: Path) -> Iterator[tuple[Path, int, str, str]]:
+    for split in ("train", "test"):  # the uploader's split; the source is evaluation-only, so both
+        for label, name in ((0, "youtube"), *((1, method) for method in FFPP_METHODS)):
+            for path in _images(root / "image" / split / name):
+                yield path, label, "", ""  # group = file SHA-256: the names carry no video id
+
+
 def _dfdc(root: Path) -> Iterator[tuple[Path, int, str, str]]:
     with (root / "labels.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
@@ -181,6 +194,11 @@ SOURCES: dict[str, Source] = {
                ("deepfake_dataset/LQ/{train,val,test}/{real,fake}/<speaker>/<sentence>/*",),
                "VidTIMIT (real) + DeepfakeTIMIT LQ (fake) frame sequences", "speaker", Framing.DETECT,
                {0: Role.UNSEEN, 1: Role.UNSEEN}, _timit),
+        Source("ffpp", "tranthuhoai3786/FaceForensics", "9a18ba2ba50a8db50c67ec6adf908e9d4c1ff5d9",
+               ("image/{train,test}/{youtube,Deepfakes,Face2Face,FaceSwap,NeuralTextures}/roi_N.jpg",),
+               "FaceForensics++ face crops, 299 px (YouTube originals; Deepfakes, Face2Face, FaceSwap, "
+               "NeuralTextures)", "file SHA-256 (no video id in the names)", Framing.CROP,
+               {0: Role.EVALUATION, 1: Role.EVALUATION}, _ffpp, dedupe=True),
     )
 }
 """Every source of the data protocol. `clips` (shared/data/videos) is evaluation-only and not cached."""

@@ -78,6 +78,37 @@ def test_sources_list_groups_and_dedupe(tmp_path: Path) -> None:
     assert len({item.split for item in items}) == 1, "one speaker, one side of the split"
 
 
+def test_faceforensics_lists_reals_and_every_method_once_as_evaluation_only(tmp_path: Path) -> None:
+    """YouTube originals are real, the four methods fake; a file repeated across the uploader's
+    train/test folders is listed once; nothing of it can be trained on or fitted on."""
+    import shutil
+
+    from ml.evaluate.sets import FFPP_SETS, NAMED_SETS
+    from ml.train.calibrate import EVAL_ONLY_SOURCES
+    from ml.train.sources import SOURCES, TRAIN_SOURCES, list_items, trainable_kinds
+
+    image = tmp_path / "tranthuhoai3786+FaceForensics" / "image"
+    _write_jpeg(image / "train" / "youtube" / "roi_1.jpg", 7)
+    _write_jpeg(image / "test" / "youtube" / "roi_9.jpg", 8)
+    _write_jpeg(image / "train" / "Face2Face" / "roi_2.jpg", 9)
+    _write_jpeg(image / "test" / "NeuralTextures" / "roi_3.jpg", 10)
+    (image / "test" / "Face2Face").mkdir(parents=True)
+    shutil.copy(image / "train" / "Face2Face" / "roi_2.jpg", image / "test" / "Face2Face" / "roi_2.jpg")
+    listed = list_items(SOURCES["ffpp"], tmp_path, tmp_path)
+    assert sorted((item.label, item.path.parent.name) for item in listed.items) == [
+        (0, "youtube"), (0, "youtube"), (1, "Face2Face"), (1, "NeuralTextures")]
+    assert listed.duplicates == 1
+    assert "ffpp" not in TRAIN_SOURCES
+    assert "ffpp" in EVAL_ONLY_SOURCES
+    assert not [kind for kind in trainable_kinds() if kind.startswith("ffpp")]
+
+    face2face = NAMED_SETS["ffpp-face2face"](tmp_path, tmp_path)
+    assert sorted((i.label, i.path.parent.name) for i in face2face) == [(0, "youtube"), (0, "youtube"),
+                                                                      (1, "Face2Face")]
+    assert all(i.face_crops and i.source == "ffpp" for i in face2face)
+    assert FFPP_SETS == ("ffpp-deepfakes", "ffpp-face2face", "ffpp-faceswap", "ffpp-neuraltextures")
+
+
 def test_unseen_sources_are_never_trained() -> None:
     from ml.train.sources import SOURCES, TRAIN_SOURCES, Role, trainable_kinds
 

@@ -8,10 +8,11 @@
   and replays `ml.aggregate.decide` on them (no copy of the decision rule);
 - `report`: per set and aggregation, AUC, EER, TPR at 1 % / 5 % FPR, false-alarm and catch rates
   at the checkpoint's operating points, ECE, files without a face, file-size and sharpness baselines;
-- `metrics`: the figures themselves, pure numpy/scikit-learn.
+- `metrics`: the figures themselves, pure numpy/scikit-learn/scipy.
 """
 
 from ml.evaluate.metrics import (
+    auc_interval,
     baseline_auc,
     binary_metrics,
     equal_error_rate,
@@ -23,6 +24,6 @@ from ml.evaluate.metrics import (
 )
 
 __all__ = [
-    "baseline_auc", "binary_metrics", "equal_error_rate", "expected_calibration_error", "log_loss", "reliability",
-    "sharpness", "tpr_at_fpr",
+    "auc_interval", "baseline_auc", "binary_metrics", "equal_error_rate", "expected_calibration_error", "log_loss",
+    "reliability", "sharpness", "tpr_at_fpr",
 ]

@@ -58,7 +58,8 @@ def summarise(records: Sequence[FileScores], aggregation: Aggregation, *, model_
 
 
 COLUMNS = (
-    ("files", "files"), ("real", "real"), ("fake", "fake"), ("no face", "no_face"), ("AUC", "auc"), ("EER", "eer"),
+    ("files", "files"), ("real", "real"), ("fake", "fake"), ("no face", "no_face"), ("AUC", "auc"),
+    ("AUC 95% interval", "auc_interval"), ("EER", "eer"),
     ("TPR@1%FPR", "tpr_at_fpr_1pct"), ("TPR@5%FPR", "tpr_at_fpr_5pct"), ("false alarm", "false_alarm_rate"),
     ("real inconcl.", "real_inconclusive"), ("catch", "catch_rate"), ("fake inconcl.", "fake_inconclusive"),
     ("ECE", "ece"), ("size AUC", "file_size_auc"), ("sharpness AUC", "sharpness_auc"),
@@ -66,6 +67,8 @@ COLUMNS = (
 
 
 def fmt(value) -> str:
+    if isinstance(value, tuple):
+        return "–".join(fmt(v) for v in value)
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
@@ -77,8 +80,14 @@ def table(rows: Mapping[str, dict]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for name, metrics in rows.items():
         lines.append(f"| {name} | {metrics['aggregation']} | "
-                     + " | ".join(fmt(metrics.get(key)) for _, key in COLUMNS) + " |")
+                     + " | ".join(fmt(_value(metrics, key)) for _, key in COLUMNS) + " |")
     return lines
+
+
+def _value(metrics: dict, key: str):
+    if key == "auc_interval":
+        return (metrics["auc_low"], metrics["auc_high"]) if "auc_low" in metrics else None
+    return metrics.get(key)
 
 
 def markdown(report: dict) -> str:
@@ -92,7 +101,8 @@ def markdown(report: dict) -> str:
         f"Limit per set: {report['limit'] or 'none'} (seed {report['seed']}); {report['frames']} frames per video.",
         "",
         "False alarm / catch = share of ALL real / fake files labelled *manipulated* (no face, too few faces or "
-        "disagreeing scores make a file inconclusive). size / sharpness AUC: trivial baselines, better direction.",
+        "disagreeing scores make a file inconclusive). AUC 95% interval: stratified bootstrap (BCa, 2,000 "
+        "resamples). size / sharpness AUC: trivial baselines, better direction.",
         "",
         *table(report["rows"]),
         "",

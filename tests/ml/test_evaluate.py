@@ -13,6 +13,7 @@ from PIL import Image
 from ml.config import PipelineConfig
 from ml.contracts import Aggregation, Label, MediaKind
 from ml.evaluate import (
+    auc_interval,
     baseline_auc,
     binary_metrics,
     equal_error_rate,
@@ -39,6 +40,39 @@ def test_auc_of_a_known_ranking() -> None:
     labels = np.array([0, 0, 1, 1])
     scores = np.array([0.3, 0.6, 0.5, 0.8])
     assert binary_metrics(labels, scores, 0.5)["auc"] == pytest.approx(0.75)
+
+
+def test_auc_interval_holds_the_true_auc_about_95_times_in_100() -> None:
+    """Two normal classes one standard deviation apart: the true AUC is Phi(1/sqrt 2) = 0.760.
+    Over 100 samples of 50 + 50 the interval holds the sample's AUC always and the true one
+    about 95 times (a binomial 95 +- 2.2; 88 is three standard deviations below)."""
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.zeros(50), np.ones(50)]
+    held = 0
+    for seed in range(100):
+        scores = np.r_[rng.normal(0, 1, 50), rng.normal(1, 1, 50)]
+        low, high = auc_interval(labels, scores, resamples=500, seed=seed)
+        assert low <= binary_metrics(labels, scores, 0.5)["auc"] <= high
+        held += low < 0.760 < high
+    assert 88 <= held <= 100
+
+
+def test_auc_interval_narrows_with_more_data() -> None:
+    """The width goes as the standard error, 1 / sqrt n: 16x the data, a quarter of the width."""
+    rng = np.random.default_rng(2)
+    widths = []
+    for n in (50, 800):
+        labels = np.r_[np.zeros(n), np.ones(n)]
+        low, high = auc_interval(labels, np.r_[rng.normal(0, 1, n), rng.normal(1, 1, n)])
+        widths.append(high - low)
+    assert 0.15 < widths[1] / widths[0] < 0.35
+
+
+def test_auc_interval_of_a_perfect_separation_is_one() -> None:
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    assert auc_interval(labels, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])) == (1.0, 1.0)
+    metrics = binary_metrics(labels, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), 0.5)
+    assert (metrics["auc_low"], metrics["auc_high"]) == (1.0, 1.0)
 
 
 def test_eer_of_symmetric_overlap() -> None:

@@ -7,6 +7,7 @@ pipeline runs and on replays of stored face scores. ECE uses 15 equal-width bins
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,12 +57,15 @@ def auc_interval(labels: np.ndarray, scores: np.ndarray, *, level: float = AUC_I
 
     Stratified (reals and fakes resampled separately, as `scipy.stats.bootstrap` does with two
     independent samples), so every resample has both classes; BCa, or the percentile interval
-    where BCa is undefined (a perfectly separated set). The AUC is the Mann-Whitney U over
-    n_real x n_fake, which equals scikit-learn's `roc_auc_score`, ties counted half.
+    where BCa is undefined (a perfectly separated set); NaN when a class has a single item (one
+    real clip: nothing to resample). The AUC is the Mann-Whitney U over n_real x n_fake, which
+    equals scikit-learn's `roc_auc_score`, ties counted half.
     """
     from scipy import stats
 
     real, fake = scores[labels == 0], scores[labels == 1]
+    if min(len(real), len(fake)) < 2:
+        return math.nan, math.nan
 
     def auc(real_sample: np.ndarray, fake_sample: np.ndarray, axis: int = -1) -> np.ndarray:
         u = stats.mannwhitneyu(fake_sample, real_sample, axis=axis).statistic

@@ -68,7 +68,7 @@ COLUMNS = (
 
 def fmt(value) -> str:
     if isinstance(value, tuple):
-        return "–".join(fmt(v) for v in value)
+        return "–".join(fmt(v) for v in value) if all(math.isfinite(v) for v in value) else "n/a"
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{value:.3f}" if isinstance(value, float) else str(value)

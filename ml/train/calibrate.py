@@ -174,7 +174,7 @@ def _pct(value: float | None) -> str:
 # --- the command: stored scores in, operating points and a calibrated checkpoint out ------------
 
 PHOTO_FAKE_SOURCES_OF = {
-    Signal.face_manipulation: frozenset({"dfdc", "lfw"}), Signal.synthetic_face: frozenset({"ffhq_sg2"}),
+    Signal.face_manipulation: frozenset({"dfdc", "lfw", "ffpp"}), Signal.synthetic_face: frozenset({"ffhq_sg2"}),
 }
 """Whose fakes count as positives of each signal: a StyleGAN face is not a manipulated real face."""
 
@@ -311,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-checkpoint", type=Path, help="write a copy with the operating points here")
     parser.add_argument("--version", help="version string of the written checkpoint (default: unchanged)")
     parser.add_argument("--report", type=Path, required=True, help="folder for calibration.md / .json")
+    parser.add_argument("--signal", type=Signal, choices=list(Signal), action="append", default=[],
+                        help="fit only this signal (repeatable; default: every signal the scores have). The "
+                             "written checkpoint keeps its other points, e.g. the synthetic-face points that "
+                             "`python -m ml.train.synthetic` fitted")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     records, digests, config = [], set(), None
@@ -324,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     assert config is not None
     has_synthetic = any(f.p_synthetic is not None for r in records for f in r.faces)
     signals = (Signal.face_manipulation, Signal.synthetic_face) if has_synthetic else (Signal.face_manipulation,)
+    if args.signal:
+        missing = [str(s) for s in args.signal if s not in signals]
+        if missing:
+            parser.error(f"the scores have no {', '.join(missing)} signal")
+        signals = tuple(args.signal)
     points, figures = calibrate_scores(records, config, signals)
     best = best_aggregation(figures)
     args.report.mkdir(parents=True, exist_ok=True)

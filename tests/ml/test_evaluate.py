@@ -75,6 +75,14 @@ def test_auc_interval_of_a_perfect_separation_is_one() -> None:
     assert (metrics["auc_low"], metrics["auc_high"]) == (1.0, 1.0)
 
 
+def test_auc_interval_of_a_single_real_is_unknown() -> None:
+    """The shared clips hold one real video: an AUC, but no interval (it crashed the report once)."""
+    metrics = binary_metrics(np.array([0, 1, 1, 1, 1]), np.array([0.2, 0.9, 0.1, 0.8, 0.7]), 0.5)
+    assert metrics["auc"] == pytest.approx(0.75)
+    assert np.isnan(metrics["auc_low"])
+    assert np.isnan(metrics["auc_high"])
+
+
 def test_eer_of_symmetric_overlap() -> None:
     # 10 reals and 10 fakes; 2 of each fall on the wrong side of 0.5 -> FPR = FNR = 0.2.
     reals = np.r_[np.linspace(0.05, 0.4, 8), [0.6, 0.7]]

@@ -117,6 +117,25 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+FEATURE_FIELDS = frozenset({"architecture", "input_size", "crop_margin", "mean", "std"})
+"""The config fields that change a crop's pooled features (with the backbone's tensors)."""
+SCORE_FIELDS = FEATURE_FIELDS | {"temperature"}
+"""... and its probabilities (with the synthetic-face head's tensors too)."""
+
+
+def weights_digest(checkpoint: Path, *, synthetic_head: bool = True, fields: frozenset[str] = SCORE_FIELDS) -> str:
+    """SHA-256 of what a checkpoint's outputs depend on: its tensors (the synthetic-face head's only
+    with `synthetic_head`) and the config `fields`. The key of caches of features and scores:
+    operating points and the version change the file's digest, not what it computes, so
+    re-calibrating a checkpoint keeps what was cached for it."""
+    config = read_checkpoint_config(checkpoint)
+    digest = hashlib.sha256(config.model_dump_json(include=set(fields)).encode())
+    for name, tensor in sorted(load_file(str(checkpoint)).items()):
+        if synthetic_head or not name.startswith(SYNTHETIC_HEAD_PREFIX):
+            digest.update(name.encode() + tensor.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save_checkpoint(model: torch.nn.Module, config: ModelConfig, path: Path, *, half: bool = True) -> str:
     """Write weights and config to `path`; returns the file's SHA-256."""
     dtype = torch.float16 if half else torch.float32

@@ -1,12 +1,13 @@
 """Run the production pipeline on evaluation items once, store their face scores, replay decisions.
 
 CPU time is scarce, so what the model says about a file is cached on disk, keyed by the
-checkpoint's SHA-256, the file's SHA-256 (a frames folder: its frames' digests) and a digest of
-the pipeline settings that change faces (frames, detector, crop); the aggregation is not among
-them, because aggregation and thresholds are REPLAYED on the stored faces through
-`ml.aggregate.decide`, the very function `Pipeline.run` calls. That is what lets calibration
-compare strategies and operating points without running the model again, and it keeps one
-file-score rule in the code base.
+checkpoint's weights (`ml.model.weights_digest`: its tensors and the config that changes a score,
+not its operating points, so a re-calibrated checkpoint reuses the scores), the file's SHA-256
+(a frames folder: its frames' digests) and a digest of the pipeline settings that change faces
+(frames, detector, crop); the aggregation is not among them, because aggregation and thresholds
+are REPLAYED on the stored faces through `ml.aggregate.decide`, the very function `Pipeline.run`
+calls. That is what lets calibration compare strategies and operating points without running the
+model again, and it keeps one file-score rule in the code base.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ml.config import PipelineConfig
 from ml.contracts import Aggregation, AnalysisError, ErrorCode, Face, MediaKind, OperatingPoint, Signal
 from ml.evaluate.metrics import sharpness
 from ml.evaluate.sets import EvalItem, frame_files, sha256_of
-from ml.model import ModelConfig, file_sha256, read_checkpoint_config
+from ml.model import ModelConfig, file_sha256, read_checkpoint_config, weights_digest
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Scorer:
         self.config = config.model_copy(update={"explain_top_k": 0})
         self.device = device
         self.checkpoint_sha256 = file_sha256(checkpoint)
+        self.weights_digest = weights_digest(checkpoint)
         self.model_config: ModelConfig = read_checkpoint_config(checkpoint)
         self.cache_dir = cache_dir
         self._pipelines: dict[bool, object] = {}
@@ -77,7 +79,7 @@ class Scorer:
         return self.config.model_copy(update={"face_crops": face_crops})
 
     def _cache_path(self, face_crops: bool) -> Path:
-        return self.cache_dir / f"{self.checkpoint_sha256}-{settings_digest(self._config(face_crops))}.jsonl"
+        return self.cache_dir / f"{self.weights_digest}-{settings_digest(self._config(face_crops))}.jsonl"
 
     def _cache(self, face_crops: bool) -> dict[str, dict]:
         if face_crops not in self._caches:

@@ -61,26 +61,6 @@ def per_class(items: list, limit: int, seed: int = 0) -> list:
     return chosen
 
 
-def weights_digest(checkpoint: Path) -> str:
-    """SHA-256 of the classifier's tensors and input config only: the features' cache key.
-
-    Operating points, version or a synthetic head change the file's digest, not the features.
-    """
-    import hashlib
-
-    from safetensors.torch import load_file
-
-    from ml.model import SYNTHETIC_HEAD_PREFIX, read_checkpoint_config
-
-    config = read_checkpoint_config(checkpoint)
-    digest = hashlib.sha256(config.model_dump_json(include={"architecture", "input_size", "crop_margin", "mean",
-                                                            "std"}).encode())
-    for name, tensor in sorted(load_file(str(checkpoint)).items()):
-        if not name.startswith(SYNTHETIC_HEAD_PREFIX):
-            digest.update(name.encode() + tensor.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 def reencode(crop: np.ndarray, size: int, sha256: str) -> np.ndarray:
     """Resize and JPEG re-encode at a quality drawn from the file digest: the same for both classes."""
     from ml.model import resize_crop
@@ -195,9 +175,11 @@ def run(checkpoint: Path, out: Path, report_dir: Path, *, raw_dir: Path, data_di
         limits: dict[str, int] | None = None, negatives_per_source: int = 0) -> dict:
     from ml.evaluate.metrics import baseline_auc, binary_metrics, sharpness
     from ml.evaluate.sets import ffhq_sg2_items
+    from ml.model import FEATURE_FIELDS, weights_digest
     from ml.train.calibrate import SourceScores, calibrate_point, markdown_report, video_points_from_photo
 
-    featurizer = Featurizer(checkpoint, cache_dir / f"{weights_digest(checkpoint)}.npz")
+    features_key = weights_digest(checkpoint, synthetic_head=False, fields=FEATURE_FIELDS)
+    featurizer = Featurizer(checkpoint, cache_dir / f"{features_key}.npz")
     ffhq = ffhq_sg2_items(raw_dir)
     limits = {**PER_CLASS, **(limits or {})}
     by_split = {split: per_class([i for i in ffhq if i.split == split], limits[split]) for split in PER_CLASS}

@@ -236,6 +236,45 @@ def test_a_warm_cache_needs_no_model(
     assert (tmp_path / "a" / "scores.json").read_text() == (tmp_path / "b" / "scores.json").read_text()
 
 
+def test_a_recalibrated_checkpoint_reuses_the_scores_and_a_new_temperature_does_not(
+    tiny_checkpoint: Path, tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """New operating points and version change the file, not a score: the cache holds. A new
+    temperature changes every probability: it must not."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from ml.contracts import OperatingPoint
+    from ml.evaluate.scoring import Scorer
+    from ml.model import CONFIG_METADATA_KEY
+    from ml.train.calibrate import write_calibrated_checkpoint
+
+    _evaluate(tiny_folder, tiny_checkpoint, tmp_path / "a", tmp_path / "cache")
+    point = OperatingPoint(media_kind=MediaKind.image, aggregation=Aggregation.mean, threshold=0.9,
+                           inconclusive_threshold=0.8, calibration_set="test")
+    recalibrated = tmp_path / "recalibrated.safetensors"
+    write_calibrated_checkpoint(tiny_checkpoint, recalibrated, [point], version="test-2")
+    warmer = tmp_path / "warmer.safetensors"
+    config = read_checkpoint_config(tiny_checkpoint).model_copy(update={"temperature": 2.0})
+    save_file(load_file(str(tiny_checkpoint)), str(warmer), metadata={CONFIG_METADATA_KEY: config.model_dump_json()})
+
+    built = []
+    original = Scorer.pipeline
+
+    def counting(self, face_crops):
+        built.append(self.checkpoint)
+        return original(self, face_crops)
+
+    monkeypatch.setattr(Scorer, "pipeline", counting)
+    _evaluate(tiny_folder, recalibrated, tmp_path / "b", tmp_path / "cache")
+    assert built == []
+    header = json.loads((tmp_path / "b" / "scores.json").read_text())
+    assert header["checkpoint_sha256"] == file_sha256(recalibrated)
+    _evaluate(tiny_folder, warmer, tmp_path / "c", tmp_path / "cache")
+    assert built, "a new temperature scored the files again"
+
+
 def test_a_folder_without_real_and_fake_is_refused(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     with pytest.raises(FileNotFoundError, match="fake"):

@@ -9,7 +9,8 @@ import pytest
 
 from ml.config import DEFAULT_AGGREGATION, PipelineConfig
 from ml.contracts import MediaKind, OperatingPoint, Signal
-from ml.train.synthetic import apply_head, fit_head, reencode, weights_digest, write_head
+from ml.model import FEATURE_FIELDS, weights_digest
+from ml.train.synthetic import apply_head, fit_head, reencode, write_head
 
 
 def test_fit_head_separates_what_is_separable_and_folds_the_scaling_in() -> None:
@@ -54,7 +55,10 @@ def test_the_head_travels_in_the_checkpoint_and_fills_p_synthetic(
     weight = np.random.default_rng(2).normal(size=channels).astype(np.float32)
     target = tmp_path / "with-head.safetensors"
     write_head(tiny_checkpoint, target, weight, -0.5, "test head", [_point(0.0)], version="test-head")
-    assert weights_digest(target) == weights_digest(tiny_checkpoint), "the head does not change the features"
+    features = {"synthetic_head": False, "fields": FEATURE_FIELDS}
+    assert weights_digest(target, **features) == weights_digest(tiny_checkpoint, **features), (
+        "the head does not change the features")
+    assert weights_digest(target) != weights_digest(tiny_checkpoint), "it changes the scores"
     loaded = load_checkpoint(target, torch.device("cpu"))
     assert loaded.config.synthetic_head == "test head"
     assert loaded.config.signals == (Signal.face_manipulation, Signal.synthetic_face)

@@ -9,7 +9,7 @@ Group keys (the split unit of `ml.train.data.split_of`) are `"<source>:<key>"`, 
 LFW: `utkface:<sha256>`, `nuaa:<subject 00NN>`, `ffhq_sg2:<sha256>`, `uadfv:<NNNN>` (a fake and
 the real it was made from share it), `timit:<speaker>`, `ffpp:<sha256>`. Video sources (uadfv,
 timit, clips) are never trained on, so their named sets hold every split; so do the FaceForensics++
-sets (`ffpp-<method>`: its YouTube reals against one manipulation), which are evaluation only.
+sets (`ffpp-<method>`: its YouTube reals against one manipulation), never trained or chosen on.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ NAMED_SETS: dict[str, Callable[[Path, Path], list[EvalItem]]] = {
 VIDEO_SETS = ("uadfv", "timit", "clips")
 PHOTO_SETS = ("utkface-test", "nuaa-test", "ffhq-sg2-test", "dfdc-test", "lfw-test")
 FFPP_SETS = tuple(f"ffpp-{method.lower()}" for method in FFPP_METHODS)
-"""Evaluation only (never trained, chosen or fitted on): FaceForensics++ reals against each method."""
+"""FaceForensics++ reals against each method: never trained or chosen on; photo points are fitted on them."""
 
 
 def named_set(name: str, raw_dir: Path, data_dir: Path) -> list[EvalItem]:

@@ -16,6 +16,8 @@ balance of the validation set, and (given each sample's data set) every data set
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,6 @@ import torch
 from sklearn.metrics import roc_curve
 
 from ml.contracts import Aggregation, MediaKind, OperatingPoint, Signal
-from ml.train.sources import SOURCES, Role
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, max_iter: int = 200) -> float:
@@ -73,9 +74,10 @@ INCONCLUSIVE_FALSE_ALARM = 0.15
 is said of 85 % of real media or more; between the two, the tool says it cannot tell."""
 MIN_FIT_REALS = 20
 """A source with fewer real items is only measured, never fitted on (one real clip is no quantile)."""
-EVAL_ONLY_SOURCES = frozenset({"clips"} | {key for key, source in SOURCES.items()
-                                           if set(source.roles.values()) == {Role.EVALUATION}})
-"""The data protocol: the shared clips and the `Role.EVALUATION` sources are measured, never fitted on."""
+EVAL_ONLY_SOURCES = frozenset({"clips"})
+"""The data protocol: the shared clips are for evaluation only, never fitted on."""
+NEVER = math.nextafter(1.0, 2.0)
+"""A threshold no probability reaches: the synthetic-face signal on video (`synthetic_video_points`)."""
 
 
 @dataclass(frozen=True)
@@ -108,13 +110,17 @@ def fit_thresholds(sources: list[SourceScores]) -> tuple[float, float]:
     return manipulated, min(inconclusive, manipulated)
 
 
-def rates(source: SourceScores, threshold: float) -> dict[str, float | int | None]:
-    """False-alarm and catch rate of one source at `threshold`."""
-    return {
+def rates(source: SourceScores, threshold: float, inconclusive: float | None = None) -> dict[str, float | int | None]:
+    """False-alarm and catch rate of one source at `threshold`, and with `inconclusive` the share of
+    its reals in the band below it (the real media the tool says it cannot tell)."""
+    out: dict[str, float | int | None] = {
         "real": len(source.real), "fake": len(source.fake),
         "false_alarm_rate": float(np.mean(source.real >= threshold)) if len(source.real) else None,
         "catch_rate": float(np.mean(source.fake >= threshold)) if len(source.fake) else None,
     }
+    if inconclusive is not None and len(source.real):
+        out["real_inconclusive_rate"] = float(np.mean((source.real >= inconclusive) & (source.real < threshold)))
+    return out
 
 
 def leave_one_source_out(sources: list[SourceScores]) -> dict[str, dict]:
@@ -127,7 +133,8 @@ def leave_one_source_out(sources: list[SourceScores]) -> dict[str, dict]:
             continue
         manipulated, inconclusive = fit_thresholds(others)
         out[held_out.source] = {"fitted_on": [s.source for s in others], "threshold": manipulated,
-                                "inconclusive_threshold": inconclusive, **rates(held_out, manipulated)}
+                                "inconclusive_threshold": inconclusive,
+                                **rates(held_out, manipulated, inconclusive)}
     return out
 
 
@@ -151,6 +158,8 @@ def calibrate_point(sources: list[SourceScores], *, signal, kind, aggregation) -
     loso = leave_one_source_out(sources)
     held_out_fpr = _mean([r["false_alarm_rate"] for name, r in loso.items() if name not in EVAL_ONLY_SOURCES])
     held_out_catch = _mean([r["catch_rate"] for name, r in loso.items() if name not in EVAL_ONLY_SOURCES])
+    held_out_inconclusive = _mean([r.get("real_inconclusive_rate") for name, r in loso.items()
+                                   if name not in EVAL_ONLY_SOURCES])
     per_source = ", ".join(
         f"{name} {_pct(r['false_alarm_rate'])} FPR / {_pct(r['catch_rate'])} caught" for name, r in loso.items()
     )
@@ -162,9 +171,13 @@ def calibrate_point(sources: list[SourceScores], *, signal, kind, aggregation) -
         f"{MANIPULATED_FALSE_ALARM:.0%}; inconclusive band from {INCONCLUSIVE_FALSE_ALARM:.0%}); "
         f"leave-one-source-out: {per_source}",
     )
-    final = {s.source: rates(s, manipulated) for s in sources}
+    final = {s.source: rates(s, manipulated, inconclusive) for s in sources}
     return point, {"loso": loso, "fitted_on_all": final, "held_out_false_alarm_rate": held_out_fpr,
-                   "held_out_catch_rate": held_out_catch}
+                   "held_out_catch_rate": held_out_catch, "held_out_real_inconclusive_rate": held_out_inconclusive}
+
+
+def _threshold(value: float) -> str:
+    return "never" if value >= NEVER else f"{value:.4f}"
 
 
 def _pct(value: float | None) -> str:
@@ -176,7 +189,22 @@ def _pct(value: float | None) -> str:
 PHOTO_FAKE_SOURCES_OF = {
     Signal.face_manipulation: frozenset({"dfdc", "lfw", "ffpp"}), Signal.synthetic_face: frozenset({"ffhq_sg2"}),
 }
-"""Whose fakes count as positives of each signal: a StyleGAN face is not a manipulated real face."""
+"""Whose fakes count as positives of each signal on photos: a StyleGAN face is not a manipulated real
+face. Every video fake is a face manipulation (no video holds a generated face)."""
+
+
+def counts_as_fake(source: str, signal: Signal, kind: MediaKind) -> bool:
+    if kind is MediaKind.video:
+        return signal is Signal.face_manipulation
+    return source in PHOTO_FAKE_SOURCES_OF[signal]
+
+
+def unique(records: Sequence) -> list:
+    """One record per file: named sets can share files (the FaceForensics++ sets share their reals)."""
+    seen: dict[str, object] = {}
+    for record in records:
+        seen.setdefault(record.sha256, record)
+    return list(seen.values())
 
 
 def source_scores(records, signal, kind, aggregation, config) -> list[SourceScores]:
@@ -190,7 +218,7 @@ def source_scores(records, signal, kind, aggregation, config) -> list[SourceScor
     for record in records:
         if record.kind is not kind:
             continue
-        if record.label == 1 and kind is MediaKind.image and record.source not in PHOTO_FAKE_SOURCES_OF[signal]:
+        if record.label == 1 and not counts_as_fake(record.source, signal, kind):
             continue
         decision = replay(record, aggregation, points=placeholder, config=config)
         score = next((s.score for s in decision.signals if s.signal is signal), None)
@@ -200,13 +228,19 @@ def source_scores(records, signal, kind, aggregation, config) -> list[SourceScor
     return [SourceScores(name, np.array(real), np.array(fake)) for name, (real, fake) in sorted(by_source.items())]
 
 
-def calibrate_scores(records, config, signals=(Signal.face_manipulation,)) -> tuple[list[OperatingPoint], dict]:
-    """Every (signal, kind, aggregation) point that the stored scores allow, with its figures."""
+def calibrate_scores(records, config, signals=(Signal.face_manipulation,),
+                     existing: Sequence[OperatingPoint] = ()) -> tuple[list[OperatingPoint], dict]:
+    """Every (signal, kind, aggregation) point that the stored scores allow, with its figures.
+
+    The synthetic-face signal's video points rest on its photo points: those fitted here, else the
+    ones in `existing` (the checkpoint's, fitted by `python -m ml.train.synthetic`).
+    """
+    records = unique(records)
     points, figures = [], {}
     for signal in signals:
         for kind in MediaKind:
             if signal is Signal.synthetic_face and kind is MediaKind.video:
-                continue  # no generated videos to calibrate on: see `video_points_from_photo`
+                continue  # fitted on its photo points and real videos, below
             for aggregation in Aggregation:
                 sources = source_scores(records, signal, kind, aggregation, config)
                 if not [s for s in sources if _fittable(s)]:
@@ -215,20 +249,64 @@ def calibrate_scores(records, config, signals=(Signal.face_manipulation,)) -> tu
                 points.append(point)
                 figures[f"{signal}/{kind}/{aggregation}"] = {"point": point.model_dump(mode="json"), **detail}
     if Signal.synthetic_face in signals:
-        points += video_points_from_photo(points)
+        photo = [p for p in points if p.signal is Signal.synthetic_face] or [
+            p for p in existing if p.signal is Signal.synthetic_face and p.media_kind is MediaKind.image]
+        videos = {aggregation: source_scores(records, Signal.synthetic_face, MediaKind.video, aggregation, config)
+                  for aggregation in Aggregation}
+        video_points, video_figures = synthetic_video_points(photo, videos)
+        points += video_points
+        figures.update(video_figures)
     return points, figures
 
 
-def video_points_from_photo(points: list[OperatingPoint],
-                            signal: Signal = Signal.synthetic_face) -> list[OperatingPoint]:
-    """Video points of a signal calibrated on photos only, saying so.
+def synthetic_video_points(photo_points: Sequence[OperatingPoint],
+                           videos: Mapping[Aggregation, list[SourceScores]]) -> tuple[list[OperatingPoint], dict]:
+    """The synthetic-face signal on video: at most "inconclusive", never "signs of manipulation".
 
-    Without them a video would fall back to the uncalibrated single-frame threshold.
+    No generated video exists here to fit it on or to measure what it catches, and on real video
+    the head misfires (UADFV's low-resolution real videos score as high as StyleGAN2 photos: the
+    photo threshold flags 10 % of them, where the face-manipulation point flags 2 %). So on video a
+    high synthetic score makes the file inconclusive, from the lowest score that at most 5 % of
+    every fitting source's real videos reach, never below the photo point's threshold (from the
+    photo threshold alone without real videos); its threshold is `NEVER`. Leave-one-source-out:
+    the share of a held-out source's real videos it makes inconclusive.
     """
-    return [p.model_copy(update={"media_kind": MediaKind.video,
-                                 "calibration_set": "photo calibration applied to video frames (no generated "
-                                 "videos to calibrate on): " + p.calibration_set})
-            for p in points if p.signal is signal and p.media_kind is MediaKind.image]
+    points, figures = [], {}
+    for photo in photo_points:
+        if photo.signal is not Signal.synthetic_face or photo.media_kind is not MediaKind.image:
+            continue
+        sources = videos.get(photo.aggregation, [])
+        fittable = [s for s in sources if _fittable(s)]
+
+        def fit(on: list[SourceScores], floor: float = photo.threshold) -> float:
+            return max([floor, *(threshold_for_rate(s.real, MANIPULATED_FALSE_ALARM) for s in on)])
+
+        inconclusive = fit(fittable)
+        loso = {}
+        for held_out in sources:
+            others = [s for s in fittable if s.source != held_out.source]
+            loso[held_out.source] = {"fitted_on": [s.source for s in others], "threshold": NEVER,
+                                     "inconclusive_threshold": fit(others),
+                                     **rates(held_out, NEVER, fit(others))}
+        held_out = _mean([r["real_inconclusive_rate"] for name, r in loso.items() if name not in EVAL_ONLY_SOURCES])
+        per_source = ", ".join(f"{name} {_pct(r['real_inconclusive_rate'])}" for name, r in loso.items())
+        fitted_on = ", ".join(s.source for s in fittable) or "no real video"
+        point = OperatingPoint(
+            signal=Signal.synthetic_face, media_kind=MediaKind.video, aggregation=photo.aggregation,
+            threshold=NEVER, inconclusive_threshold=inconclusive, target_false_alarm_rate=0.0,
+            false_alarm_rate=0.0, catch_rate=None,
+            calibration_set=f"on video never 'signs of manipulation' (no generated videos to fit or check it on); "
+            f"inconclusive from the lowest score reached by at most {MANIPULATED_FALSE_ALARM:.0%} of the real "
+            f"videos of {fitted_on}, not below the photo threshold {photo.threshold:.4f}; real videos made "
+            f"inconclusive, leave-one-source-out: {per_source or 'n/a'}",
+        )
+        points.append(point)
+        figures[f"{Signal.synthetic_face}/{MediaKind.video}/{photo.aggregation}"] = {
+            "point": point.model_dump(mode="json"), "loso": loso,
+            "fitted_on_all": {s.source: rates(s, NEVER, inconclusive) for s in sources},
+            "held_out_false_alarm_rate": 0.0 if sources else None, "held_out_catch_rate": None,
+            "held_out_real_inconclusive_rate": held_out}
+    return points, figures
 
 
 def best_aggregation(figures: dict, signal: Signal = Signal.face_manipulation,
@@ -278,18 +356,21 @@ def markdown_report(figures: dict, best: Aggregation | None) -> str:
              f"inconclusive from {INCONCLUSIVE_FALSE_ALARM:.0%}. Leave-one-source-out (LOSO): thresholds fitted "
              "without the source, rates measured on it.", "",
              "| signal / kind / aggregation | threshold | inconclusive from | held-out source | fitted on | "
-             "LOSO false alarm | LOSO catch | false alarm at final | catch at final |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "LOSO false alarm | LOSO catch | LOSO real inconclusive | false alarm at final | catch at final | "
+             "real inconclusive at final |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, value in figures.items():
         point = value["point"]
         for source, loso in value["loso"].items():
             final = value["fitted_on_all"][source]
-            lines.append(f"| {key} | {point['threshold']:.4f} | {point['inconclusive_threshold']:.4f} | {source} "
-                         f"({loso['real']} real / {loso['fake']} fake) | {', '.join(loso['fitted_on'])} | "
+            lines.append(f"| {key} | {_threshold(point['threshold'])} | {point['inconclusive_threshold']:.4f} | "
+                         f"{source} ({loso['real']} real / {loso['fake']} fake) | {', '.join(loso['fitted_on'])} | "
                          f"{_pct(loso['false_alarm_rate'])} | {_pct(loso['catch_rate'])} | "
-                         f"{_pct(final['false_alarm_rate'])} | {_pct(final['catch_rate'])} |")
+                         f"{_pct(loso.get('real_inconclusive_rate'))} | {_pct(final['false_alarm_rate'])} | "
+                         f"{_pct(final['catch_rate'])} | {_pct(final.get('real_inconclusive_rate'))} |")
         lines.append(f"| {key} | | | **mean over held-out sources** | | "
-                     f"**{_pct(value['held_out_false_alarm_rate'])}** | **{_pct(value['held_out_catch_rate'])}** | | |")
+                     f"**{_pct(value['held_out_false_alarm_rate'])}** | **{_pct(value['held_out_catch_rate'])}** | "
+                     f"{_pct(value.get('held_out_real_inconclusive_rate'))} | | | |")
     lines += ["", f"Best video aggregation on held-out sources at <= 5 % false alarms: **{best}**.", ""]
     return "\n".join(lines)
 
@@ -302,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ml.config import PipelineConfig
     from ml.evaluate.scoring import read_scores
+    from ml.model import read_checkpoint_config
 
     parser = argparse.ArgumentParser(prog="python -m ml.train.calibrate",
                                      description="Fit operating points from `python -m ml.evaluate` scores.")
@@ -333,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             parser.error(f"the scores have no {', '.join(missing)} signal")
         signals = tuple(args.signal)
-    points, figures = calibrate_scores(records, config, signals)
+    existing = read_checkpoint_config(args.checkpoint).operating_points if args.checkpoint else ()
+    points, figures = calibrate_scores(records, config, signals, existing)
     best = best_aggregation(figures)
     args.report.mkdir(parents=True, exist_ok=True)
     (args.report / "calibration.json").write_text(json.dumps({"best_video_aggregation": best, "figures": figures},

@@ -49,8 +49,9 @@ class Role(StrEnum):
     """Never trained on, any split: model choice is judged here (leave-sources-out)."""
     SYNTHETIC = "synthetic"
     """Fully generated faces: the synthetic-face signal (fit on train, choose on val, report test)."""
-    EVALUATION = "evaluation"
-    """Reported only: never trained on, never chosen or fitted on (a judge no decision has seen)."""
+    CALIBRATION = "calibration"
+    """Never trained on and never used to choose a model; the operating points are fitted on it, so its
+    unbiased figures are the leave-one-source-out ones (`ml.train.calibrate`)."""
 
 
 class Framing(StrEnum):
@@ -153,7 +154,7 @@ FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 
 
 def _ffpp(root: Path) -> Iterator[tuple[Path, int, str, str]]:
-    for split in ("train", "test"):  # the uploader's split; the source is evaluation-only, so both
+    for split in ("train", "test"):  # the uploader's split; never trained on, so both
         for label, name in ((0, "youtube"), *((1, method) for method in FFPP_METHODS)):
             for path in _images(root / "image" / split / name):
                 yield path, label, "", ""  # group = file SHA-256: the names carry no video id
@@ -198,7 +199,7 @@ SOURCES: dict[str, Source] = {
                ("image/{train,test}/{youtube,Deepfakes,Face2Face,FaceSwap,NeuralTextures}/roi_N.jpg",),
                "FaceForensics++ face crops, 299 px (YouTube originals; Deepfakes, Face2Face, FaceSwap, "
                "NeuralTextures)", "file SHA-256 (no video id in the names)", Framing.CROP,
-               {0: Role.EVALUATION, 1: Role.EVALUATION}, _ffpp, dedupe=True),
+               {0: Role.CALIBRATION, 1: Role.CALIBRATION}, _ffpp, dedupe=True),
     )
 }
 """Every source of the data protocol. `clips` (shared/data/videos) is evaluation-only and not cached."""

@@ -176,7 +176,7 @@ def run(checkpoint: Path, out: Path, report_dir: Path, *, raw_dir: Path, data_di
     from ml.evaluate.metrics import baseline_auc, binary_metrics, sharpness
     from ml.evaluate.sets import ffhq_sg2_items
     from ml.model import FEATURE_FIELDS, weights_digest
-    from ml.train.calibrate import SourceScores, calibrate_point, markdown_report, video_points_from_photo
+    from ml.train.calibrate import SourceScores, calibrate_point, markdown_report, synthetic_video_points
 
     features_key = weights_digest(checkpoint, synthetic_head=False, fields=FEATURE_FIELDS)
     featurizer = Featurizer(checkpoint, cache_dir / f"{features_key}.npz")
@@ -218,7 +218,7 @@ def run(checkpoint: Path, out: Path, report_dir: Path, *, raw_dir: Path, data_di
         points.append(point)
         calibration[f"{Signal.synthetic_face}/{MediaKind.image}/{aggregation}"] = {
             "point": point.model_dump(mode="json"), **detail}
-    points += video_points_from_photo(points)
+    points += synthetic_video_points(points, {})[0]  # refit on real videos by ml.train.calibrate
     figures["calibration"] = calibration
     extra = (f" + {negatives_per_source} train reals each of {', '.join(NEGATIVE_SOURCES)}"
              if negatives_per_source else "")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ml.config import PipelineConfig
-from ml.contracts import Aggregation, Face, MediaKind, Signal
+from ml.contracts import Aggregation, Face, Label, MediaKind, OperatingPoint, Signal
 from ml.evaluate.scoring import FileScores
 from ml.model import read_checkpoint_config
 from ml.train.calibrate import (
@@ -100,3 +100,86 @@ def test_the_calibrated_checkpoint_carries_the_points_the_pipeline_uses(tiny_che
     assert pipeline.model.config.points(MediaKind.video, Aggregation.trimmed_top)[Signal.face_manipulation] == point
     with pytest.raises(ValueError, match="new file"):
         write_calibrated_checkpoint(target, target, points)
+
+
+def _synthetic_record(source: str, label: int, synthetic: list[float], kind: MediaKind) -> FileScores:
+    faces = [Face(frame_index=i, timestamp_seconds=float(i), box=(0, 0, 1, 1), detector_probability=1.0, track_id=0,
+                  p_fake=0.1, p_synthetic=p) for i, p in enumerate(synthetic)]
+    return FileScores(sha256=f"{source}{label}{kind}{synthetic}", path="x", label=label, source=source, kind=kind,
+                      sampled_frames=len(synthetic), faces=faces, file_bytes=1, sharpness=None)
+
+
+def test_the_synthetic_signal_never_calls_a_video_manipulated_and_is_fitted_on_real_videos() -> None:
+    """Real videos of "bright" score as high as generated photos: the photo threshold (fitted on
+    photos) would flag a fifth of them. On video the signal can only make a file inconclusive,
+    from where at most 5 % of every source's real videos reach, never below the photo threshold;
+    held out, "bright"'s reals are made inconclusive by the threshold fitted on "dull" alone."""
+    from ml.aggregate import decide, score_tracks
+    from ml.train.calibrate import NEVER
+
+    photos = [_synthetic_record("ffhq_sg2", 0, [0.1 + 0.5 * i / 40], MediaKind.image) for i in range(40)]
+    photos += [_synthetic_record("ffhq_sg2", 1, [0.5 + 0.5 * i / 40], MediaKind.image) for i in range(40)]
+    photos += [_synthetic_record("utkface", 0, [0.4 * i / 40], MediaKind.image) for i in range(40)]
+    videos = [_synthetic_record("dull", 0, [0.2 * i / 60] * 3, MediaKind.video) for i in range(60)]
+    videos += [_synthetic_record("bright", 0, [0.5 + 0.5 * i / 60] * 3, MediaKind.video) for i in range(60)]
+    videos += [_synthetic_record("bright", 1, [0.05] * 3, MediaKind.video) for _ in range(10)]  # swaps: not synthetic
+    signals = (Signal.face_manipulation, Signal.synthetic_face)
+    points, figures = calibrate_scores(photos + videos, PipelineConfig(), signals)
+    photo = next(p for p in points if (p.signal, p.media_kind, p.aggregation) ==
+                 (Signal.synthetic_face, MediaKind.image, Aggregation.trimmed_top))
+    video = next(p for p in points if (p.signal, p.media_kind, p.aggregation) ==
+                 (Signal.synthetic_face, MediaKind.video, Aggregation.trimmed_top))
+    assert video.threshold == NEVER > 1.0
+    assert video.false_alarm_rate == 0.0
+    assert video.catch_rate is None
+    bright = np.array([0.5 + 0.5 * i / 60 for i in range(60)])
+    assert np.mean(bright >= photo.threshold) > 0.05, "the photo point would flag bright's real videos"
+    assert video.inconclusive_threshold >= photo.threshold
+    assert np.mean(bright >= video.inconclusive_threshold) <= 0.05
+    detail = figures[f"{Signal.synthetic_face}/{MediaKind.video}/{Aggregation.trimmed_top}"]
+    assert detail["loso"]["bright"]["fitted_on"] == ["dull"]
+    assert detail["loso"]["bright"]["real_inconclusive_rate"] > 0.05
+    assert detail["loso"]["bright"]["fake"] == 0, "a face swap is no generated face"
+
+    faces = [Face(frame_index=i, timestamp_seconds=float(i), box=(0, 0, 1, 1), detector_probability=1.0, track_id=0,
+                  p_fake=0.01, p_synthetic=1.0) for i in range(4)]
+    manipulation = OperatingPoint(media_kind=MediaKind.video, aggregation=Aggregation.trimmed_top, threshold=0.9,
+                                  inconclusive_threshold=0.8, calibration_set="test")
+    decision = decide(faces, score_tracks(faces, Aggregation.trimmed_top),
+                      points={Signal.face_manipulation: manipulation, Signal.synthetic_face: video},
+                      sampled_frames=4, min_track_faces=3, disagreement_std=0.3)
+    assert decision.label is Label.inconclusive
+
+
+def test_a_file_in_two_sets_counts_once_and_faceforensics_fakes_are_manipulations() -> None:
+    """The FaceForensics++ sets share their reals: calibration must not count them four times."""
+    reals = [_record("ffpp", 0, [i / 100], MediaKind.image) for i in range(100)]
+    fakes = [_record("ffpp", 1, [0.5 + i / 200], MediaKind.image) for i in range(50)]
+    _, figures = calibrate_scores(reals + reals + fakes, PipelineConfig())
+    final = figures[f"{Signal.face_manipulation}/{MediaKind.image}/{Aggregation.mean}"]["fitted_on_all"]["ffpp"]
+    assert (final["real"], final["fake"]) == (100, 50)
+
+
+def test_calibrating_one_signal_keeps_the_checkpoints_other_points(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """`--signal face_manipulation` on scores that have a synthetic signal refits only that signal."""
+    import json
+
+    from ml.evaluate.scoring import write_scores
+    from ml.model import file_sha256, read_checkpoint_config
+    from ml.train.calibrate import main
+
+    kept = OperatingPoint(signal=Signal.synthetic_face, media_kind=MediaKind.image, aggregation=Aggregation.mean,
+                          threshold=0.77, inconclusive_threshold=0.66, calibration_set="ml.train.synthetic")
+    start = tmp_path / "start.safetensors"
+    write_calibrated_checkpoint(tiny_checkpoint, start, [kept])
+    records = [_synthetic_record(s, 0, [i / 30], MediaKind.image) for s in ("a", "b") for i in range(30)]
+    write_scores(tmp_path / "scores.json", {"photos": records}, checkpoint_sha256=file_sha256(start),
+                 model_config=read_checkpoint_config(start), config=PipelineConfig())
+    out = tmp_path / "out.safetensors"
+    assert main(["--scores", str(tmp_path / "scores.json"), "--checkpoint", str(start), "--out-checkpoint", str(out),
+                 "--report", str(tmp_path / "report"), "--signal", "face_manipulation"]) == 0
+    points = read_checkpoint_config(out).operating_points
+    assert kept in points
+    assert {p.signal for p in points if p != kept} == {Signal.face_manipulation}
+    figures = json.loads((tmp_path / "report" / "calibration.json").read_text())["figures"]
+    assert all(key.startswith("face_manipulation/") for key in figures)

@@ -78,13 +78,13 @@ def test_sources_list_groups_and_dedupe(tmp_path: Path) -> None:
     assert len({item.split for item in items}) == 1, "one speaker, one side of the split"
 
 
-def test_faceforensics_lists_reals_and_every_method_once_as_evaluation_only(tmp_path: Path) -> None:
+def test_faceforensics_lists_reals_and_every_method_once_and_is_never_trained(tmp_path: Path) -> None:
     """YouTube originals are real, the four methods fake; a file repeated across the uploader's
-    train/test folders is listed once; nothing of it can be trained on or fitted on."""
+    train/test folders is listed once; nothing of it can be trained on or chosen on."""
     import shutil
 
     from ml.evaluate.sets import FFPP_SETS, NAMED_SETS
-    from ml.train.calibrate import EVAL_ONLY_SOURCES
+    from ml.train.select import UNSEEN_VIDEO_SOURCES
     from ml.train.sources import SOURCES, TRAIN_SOURCES, list_items, trainable_kinds
 
     image = tmp_path / "tranthuhoai3786+FaceForensics" / "image"
@@ -99,7 +99,7 @@ def test_faceforensics_lists_reals_and_every_method_once_as_evaluation_only(tmp_
         (0, "youtube"), (0, "youtube"), (1, "Face2Face"), (1, "NeuralTextures")]
     assert listed.duplicates == 1
     assert "ffpp" not in TRAIN_SOURCES
-    assert "ffpp" in EVAL_ONLY_SOURCES
+    assert "ffpp" not in UNSEEN_VIDEO_SOURCES
     assert not [kind for kind in trainable_kinds() if kind.startswith("ffpp")]
 
     face2face = NAMED_SETS["ffpp-face2face"](tmp_path, tmp_path)

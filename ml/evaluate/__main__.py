@@ -48,7 +48,7 @@ def evaluate(
     for name, items in sets.items():
         records[name] = scorer.score(subsample(items, limit, seed), desc=name)
     write_scores(out_dir / "scores.json", records, checkpoint_sha256=scorer.checkpoint_sha256,
-                 model_config=scorer.model_config, config=scorer.config)
+                 model_config=scorer.model_config, config=scorer.config, weights=scorer.weights_digest)
     rows: dict[str, dict] = {}
     for name, rows_of_set in records.items():
         if not rows_of_set:

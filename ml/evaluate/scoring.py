@@ -163,10 +163,12 @@ def replay(
 
 
 def write_scores(path: Path, records: Mapping[str, list[FileScores]], *, checkpoint_sha256: str,
-                 model_config: ModelConfig, config: PipelineConfig) -> None:
-    """The run's face scores per set, as JSON: the input of `python -m ml.train.calibrate`."""
+                 model_config: ModelConfig, config: PipelineConfig, weights: str | None = None) -> None:
+    """The run's face scores per set, as JSON: the input of `python -m ml.train.calibrate`. `weights`:
+    the checkpoint's `weights_digest`, which every checkpoint these scores hold for shares."""
     payload = {
         "checkpoint_sha256": checkpoint_sha256,
+        "weights_digest": weights,
         "model": {"model_id": model_config.model_id, "version": model_config.version},
         "pipeline_config": json.loads(config.model_dump_json()),
         "sets": {name: [r.model_dump(mode="json") for r in rows] for name, rows in records.items()},

@@ -388,8 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml.train.calibrate",
                                      description="Fit operating points from `python -m ml.evaluate` scores.")
     parser.add_argument("--scores", type=Path, action="append", required=True,
-                        help="scores.json of `python -m ml.evaluate` (repeatable; same checkpoint)")
-    parser.add_argument("--checkpoint", type=Path, help="the checkpoint the scores came from")
+                        help="scores.json of `python -m ml.evaluate` (repeatable; same weights)")
+    parser.add_argument("--checkpoint", type=Path, help="the checkpoint the scores came from, or one with its "
+                        "weights (a re-calibration of it)")
     parser.add_argument("--out-checkpoint", type=Path, help="write a copy with the operating points here")
     parser.add_argument("--version", help="version string of the written checkpoint (default: unchanged)")
     parser.add_argument("--report", type=Path, required=True, help="folder for calibration.md / .json")
@@ -399,14 +400,15 @@ def main(argv: list[str] | None = None) -> int:
                              "`python -m ml.train.synthetic` fitted")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    records, digests, config = [], set(), None
+    records, digests, weights, config = [], set(), set(), None
     for path in args.scores:
         header, sets = read_scores(path)
         digests.add(header["checkpoint_sha256"])
+        weights.add(header.get("weights_digest"))
         config = PipelineConfig.model_validate(header["pipeline_config"])
         records += [r for rows in sets.values() for r in rows]
-    if len(digests) != 1:
-        parser.error(f"--scores come from different checkpoints: {sorted(digests)}")
+    if len(digests) != 1 and (None in weights or len(weights) != 1):
+        parser.error(f"--scores come from checkpoints with different weights: {sorted(digests)}")
     assert config is not None
     has_synthetic = any(f.p_synthetic is not None for r in records for f in r.faces)
     signals = (Signal.face_manipulation, Signal.synthetic_face) if has_synthetic else (Signal.face_manipulation,)
@@ -427,10 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.out_checkpoint:
         if args.checkpoint is None:
             parser.error("--out-checkpoint needs --checkpoint")
-        from ml.model import file_sha256
+        from ml.model import file_sha256, weights_digest
 
-        if file_sha256(args.checkpoint) not in digests:
-            parser.error("--checkpoint is not the checkpoint the scores came from")
+        if file_sha256(args.checkpoint) not in digests and weights_digest(args.checkpoint) not in weights:
+            parser.error("--checkpoint does not compute the scores given (neither their checkpoint nor its weights)")
         digest = write_calibrated_checkpoint(args.checkpoint, args.out_checkpoint, points, version=args.version)
         logging.getLogger(__name__).info("wrote %s (SHA-256 %s)", args.out_checkpoint, digest)
     return 0

@@ -183,3 +183,26 @@ def test_calibrating_one_signal_keeps_the_checkpoints_other_points(tiny_checkpoi
     assert {p.signal for p in points if p != kept} == {Signal.face_manipulation}
     figures = json.loads((tmp_path / "report" / "calibration.json").read_text())["figures"]
     assert all(key.startswith("face_manipulation/") for key in figures)
+
+
+def test_scores_calibrate_any_checkpoint_with_their_weights_and_no_other(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """A re-calibrated copy computes the same scores (it is refitted in steps); a new temperature does not."""
+    from safetensors.torch import load_file, save_file
+
+    from ml.evaluate.scoring import write_scores
+    from ml.model import CONFIG_METADATA_KEY, file_sha256, read_checkpoint_config, weights_digest
+    from ml.train.calibrate import main
+
+    records = [_record(s, 0, [i / 30], MediaKind.image) for s in ("a", "b") for i in range(30)]
+    write_scores(tmp_path / "scores.json", {"photos": records}, checkpoint_sha256=file_sha256(tiny_checkpoint),
+                 model_config=read_checkpoint_config(tiny_checkpoint), config=PipelineConfig(),
+                 weights=weights_digest(tiny_checkpoint))
+    copy = tmp_path / "recalibrated.safetensors"
+    write_calibrated_checkpoint(tiny_checkpoint, copy, [], version="again")
+    warmer = tmp_path / "warmer.safetensors"
+    config = read_checkpoint_config(tiny_checkpoint).model_copy(update={"temperature": 3.0})
+    save_file(load_file(str(tiny_checkpoint)), str(warmer), metadata={CONFIG_METADATA_KEY: config.model_dump_json()})
+    common = ["--scores", str(tmp_path / "scores.json"), "--report", str(tmp_path / "report")]
+    assert main([*common, "--checkpoint", str(copy), "--out-checkpoint", str(tmp_path / "out.safetensors")]) == 0
+    with pytest.raises(SystemExit):
+        main([*common, "--checkpoint", str(warmer), "--out-checkpoint", str(tmp_path / "other.safetensors")])

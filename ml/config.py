@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ml.contracts import Aggregation, MediaLimits
 
 DEFAULT_AGGREGATION = Aggregation.trimmed_top
-"""The strategy `python -m ml.train.calibrate` found best for 2.1.0 on held-out video sources (UADFV,
+"""The strategy `python -m ml.train.calibrate` found best for 2.1.x on held-out video sources (UADFV,
 TIMIT, leave-one-source-out): `trimmed_top` is the only one within 5 % false alarms (4.9 %; confident
 7.1 %, mean 10.6 %), catching 64.4 % (docs/model-card.md). For 2.0.0 it was `confident`."""
 Backend = Literal["auto", "torch", "onnx"]

@@ -151,7 +151,8 @@ class OperatingPoint(BaseModel):
     signal: Signal = Signal.face_manipulation
     media_kind: MediaKind
     aggregation: Aggregation
-    threshold: float = Field(description="Scores at or above it: signs of manipulation.")
+    threshold: float = Field(description="Scores at or above it: signs of manipulation. Above 1 where the "
+                             "signal can only make a file inconclusive (the synthetic-face signal on video).")
     inconclusive_threshold: float = Field(
         description="Scores at or above it and below `threshold`: inconclusive. Equal to `threshold` when "
         "there is no inconclusive band."

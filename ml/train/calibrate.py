@@ -20,12 +20,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from sklearn.metrics import roc_curve
 
 from ml.contracts import Aggregation, MediaKind, OperatingPoint, Signal
+
+if TYPE_CHECKING:
+    from ml.evaluate.scoring import FileScores
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, max_iter: int = 200) -> float:
@@ -199,9 +203,9 @@ def counts_as_fake(source: str, signal: Signal, kind: MediaKind) -> bool:
     return source in PHOTO_FAKE_SOURCES_OF[signal]
 
 
-def unique(records: Sequence) -> list:
+def unique(records: Sequence[FileScores]) -> list[FileScores]:
     """One record per file: named sets can share files (the FaceForensics++ sets share their reals)."""
-    seen: dict[str, object] = {}
+    seen: dict[str, FileScores] = {}
     for record in records:
         seen.setdefault(record.sha256, record)
     return list(seen.values())

@@ -1070,7 +1070,7 @@ export interface components {
             target_false_alarm_rate?: number | null;
             /**
              * Threshold
-             * @description Scores at or above it: signs of manipulation.
+             * @description Scores at or above it: signs of manipulation. Above 1 where the signal can only make a file inconclusive (the synthetic-face signal on video).
              */
             threshold: number;
         };

@@ -14,14 +14,19 @@ sets (`ffpp-<method>`: its YouTube reals against one manipulation), never traine
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ml.contracts import MediaKind
 from ml.train.sources import FFPP_METHODS
+
+if TYPE_CHECKING:
+    from ml.train.data import Item
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"})
@@ -160,11 +165,16 @@ def lfw_items(data_dir: Path) -> list[EvalItem]:
 def ffpp_items(raw_dir: Path, method: str) -> list[EvalItem]:
     """FaceForensics++ YouTube originals and one manipulation's fakes, as the source registry lists
     them (deduplicated); tight face crops, used whole like DFDC's. Every item: it is never trained on."""
+    return [EvalItem(i.path, i.label, "ffpp", i.group, face_crops=True) for i in _ffpp_listed(raw_dir)
+            if i.label == 0 or i.path.parent.name == method]
+
+
+@functools.cache
+def _ffpp_listed(raw_dir: Path) -> tuple[Item, ...]:
+    """The registry's listing, hashed once per process for the four sets that share its reals."""
     from ml.train.sources import SOURCES, list_items
 
-    listed = list_items(SOURCES["ffpp"], raw_dir, raw_dir).items
-    return [EvalItem(i.path, i.label, "ffpp", i.group, face_crops=True) for i in listed
-            if i.label == 0 or i.path.parent.name == method]
+    return tuple(list_items(SOURCES["ffpp"], raw_dir, raw_dir).items)
 
 
 def clip_items(data_dir: Path) -> list[EvalItem]:

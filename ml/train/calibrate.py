@@ -289,9 +289,9 @@ def synthetic_video_points(photo_points: Sequence[OperatingPoint],
         loso = {}
         for held_out in sources:
             others = [s for s in fittable if s.source != held_out.source]
+            without = fit(others)
             loso[held_out.source] = {"fitted_on": [s.source for s in others], "threshold": NEVER,
-                                     "inconclusive_threshold": fit(others),
-                                     **rates(held_out, NEVER, fit(others))}
+                                     "inconclusive_threshold": without, **rates(held_out, NEVER, without)}
         held_out = _mean([r["real_inconclusive_rate"] for name, r in loso.items() if name not in EVAL_ONLY_SOURCES])
         per_source = ", ".join(f"{name} {_pct(r['real_inconclusive_rate'])}" for name, r in loso.items())
         fitted_on = ", ".join(s.source for s in fittable) or "no real video"
